@@ -245,15 +245,29 @@ class Lab:
     def node_names(self) -> list[str]:
         return [n.name for n in self.nodes]
 
-    def save(self) -> None:
+    def save(self, data: dict | None = None) -> None:
         path = self.state_file
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            json.dump(self.data, f, indent=2, sort_keys=True)
+            json.dump(self.data if data is None else data, f, indent=2, sort_keys=True)
             f.write("\n")
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
+
+    def record(self, kind: str, item: Any) -> None:
+        """Record something created outside `up` in lab.json so that `down` removes it, e.g.
+        kind "nft_tables", item {"ns": None, "table": "inet genesis_lab_<lab>_x"} (tables inside
+        a lab namespace go with the namespace). Re-reads the file first to keep other records."""
+        try:
+            current = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            current = self.data
+        items = current.setdefault(kind, [])
+        if item not in items:
+            items.append(item)
+        self.data[kind] = list(items)
+        self.save(current)
 
     def exchange_request(self, method: str, path: str, body: dict | None = None, timeout: float = 5.0):
         import requests

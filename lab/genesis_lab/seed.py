@@ -18,8 +18,9 @@ BASE_PRICES = {"BTCUSDT": 64000.0, "ETHUSDT": 3400.0, "SOLUSDT": 150.0}
 CORRELATION_MATRIX = [[1.0, 0.82, 0.71],
                       [0.82, 1.0, 0.76],
                       [0.71, 0.76, 1.0]]
-QTY_STEP = {"BTCUSDT": Decimal("0.00001"), "ETHUSDT": Decimal("0.0001"), "SOLUSDT": Decimal("0.01")}
-PRICE_STEP = {"BTCUSDT": Decimal("0.01"), "ETHUSDT": Decimal("0.01"), "SOLUSDT": Decimal("0.001")}
+# the exchange's filters (genesis_lab/exchange/market.py): tick size and lot step
+QTY_STEP = {"BTCUSDT": Decimal("0.00001"), "ETHUSDT": Decimal("0.0001"), "SOLUSDT": Decimal("0.001")}
+PRICE_STEP = {"BTCUSDT": Decimal("0.01"), "ETHUSDT": Decimal("0.01"), "SOLUSDT": Decimal("0.01")}
 STRATEGIES = ["mean_reversion", "momentum"]
 ALEMBIC_VERSION = "genesis_0007"
 BALANCE = Decimal("5000")
