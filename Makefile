@@ -89,7 +89,7 @@ lab-down:
 	@if [ -x $(BIN)/genesis-lab ]; then $(BIN)/genesis-lab down --lab $(LAB_NAME); fi
 
 demo: setup
-	$(PY) tests/demo.py --lab $(LAB_NAME)
+	scripts/demo.sh $(LAB_NAME)
 
 clean: lab-down
 	rm -rf .collections .cache tests/output
