@@ -578,8 +578,11 @@ def test_cluster_admin(node):
     wait_for(lambda: get(node, "/admin/cluster").json()["role"] == "primary", 10, what="re-promotion")
     assert get(node, "/admin/cluster").json()["term"] > r["before"]["term"]
     wait_for(lambda: "Promoted to primary" in log_events(node["home"], "genesis.log"), 5, what="promotion log")
-    types = [e["event_type"] for e in get(node, "/system/events", params={"limit": 1000}).json()["events"]]
-    assert {"NODE_FENCED", "NODE_UNFENCED", "CLUSTER_ROLE_CHANGED", "CLUSTER_PROMOTED"} <= set(types)
+    wanted = {"NODE_FENCED", "NODE_UNFENCED", "CLUSTER_ROLE_CHANGED", "CLUSTER_PROMOTED"}
+    # the promotion's event row may land just after the role is visible
+    wait_for(lambda: wanted <= {e["event_type"] for e in
+                                get(node, "/system/events", params={"limit": 1000}).json()["events"]},
+             10, what="cluster events")
 
 
 def test_two_node_cluster_partition_split_brain(node):
@@ -688,7 +691,8 @@ def test_node_programs_trade_and_react_to_faults(node):
     ws = wait_for(lambda: (lambda d: d if all(c["state"] == "connected" for c in d["connections"].values())
                            else None)(get(node, "/admin/websocket").json()), 15, what="ws connected")
     assert all(t["age_s"] is not None and t["age_s"] < 3 for t in ws["tickers"].values())
-    book = r.hgetall("orderbook:BTCUSDT")
+    # tickers and books are written separately: wait for the book as well
+    book = wait_for(lambda: (lambda b: b if "bids" in b else None)(r.hgetall("orderbook:BTCUSDT")), 15, what="book")
     assert len(json.loads(book["bids"])) == 20 and json.loads(book["bids"])[0][0] < json.loads(book["asks"])[0][0]
     wait_for(lambda: requests.get(api + "/health", timeout=5).json()["status"] == "healthy", 20, what="healthy")
     # strategies -> executor -> exchange
