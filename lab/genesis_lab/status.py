@@ -213,7 +213,8 @@ def redis_view(node: Node, now: float) -> dict:
         h = res[i] or {}
         i += 1
         ts = _ts(h.get("ts"))
-        tickers[s] = {"price": _num(h.get("price")), "age_s": round(now - ts, 3) if ts else None,
+        # `now` is read before the keys: a write in between must not give a negative age
+        tickers[s] = {"price": _num(h.get("price")), "age_s": round(max(0.0, now - ts), 3) if ts else None,
                       "source": h.get("source")}
     breakers = {}
     for b in BREAKERS:
@@ -236,7 +237,7 @@ def redis_view(node: Node, now: float) -> dict:
     rl = res[i + 1] or {}
     last_429 = _ts(rl.get("last_429_at"))
     return {
-        "heartbeat": {"ts": hb_ts, "age_s": round(now - hb_ts, 3) if hb_ts else None, "pid": hb.get("pid")},
+        "heartbeat": {"ts": hb_ts, "age_s": round(max(0.0, now - hb_ts), 3) if hb_ts else None, "pid": hb.get("pid")},
         "tickers": tickers, "breakers": breakers, "websocket": {"mode": mode, "connections": ws},
         "rate_limit": {"used_weight_1m": int(_num(rl.get("used_weight_1m")) or 0),
                        "last_429_age_s": round(now - last_429, 1) if last_429 else None,
