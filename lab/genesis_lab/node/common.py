@@ -575,3 +575,36 @@ def rss_bytes() -> int:
 
 def backoff(attempt: int, base: float = 0.5, cap: float = 10.0) -> float:
     return min(cap, base * (2 ** max(0, attempt)))
+
+
+def run_tick_loop(log: "JsonLog", label: str, tick, tick_s: float, backoff_base: float, backoff_cap: float) -> int:
+    """Call `tick` every `tick_s` seconds until SIGTERM/SIGINT.
+
+    While the database or Redis is down the loop backs off (and logs the outage once,
+    then its end); any other error is logged and retried after 2 s. Returns 0.
+    """
+    stop = Stopper()
+    attempt = 0
+    down_since = None
+    while not stop.stopped:
+        t0 = time.monotonic()
+        try:
+            tick()
+            if down_since is not None:
+                log.info(f"{label} dependencies restored")
+                down_since = None
+            attempt = 0
+            delay = tick_s
+        except (DbDown, *redis_errors()) as exc:
+            if down_since is None:
+                down_since = time.time()
+                log.error(f"{label} dependency down", component="database" if isinstance(exc, DbDown) else "redis",
+                          error=str(exc))
+            delay = backoff(attempt, backoff_base, backoff_cap)
+            attempt += 1
+        except Exception as exc:  # noqa: BLE001
+            log.error(f"{label} tick failed", exception=f"{type(exc).__name__}: {exc}")
+            delay = 2.0
+        stop.wait(max(0.05, delay - (time.monotonic() - t0)))
+    log.info(f"{label} stopped")
+    return 0

@@ -8,8 +8,8 @@ from decimal import Decimal
 from genesis_lab.node import orders as ordmod
 from genesis_lab.node.audit import Audit
 from genesis_lab.node.breaker import Breakers
-from genesis_lab.node.common import (ClockOffset, ConfigWatcher, Database, DbDown, JsonLog, Settings, Stopper,
-                                     backoff, flag_enabled, make_redis, num, redis_errors, take_fault, truthy)
+from genesis_lab.node.common import (ClockOffset, ConfigWatcher, Database, JsonLog, Settings, backoff, flag_enabled,
+                                     make_redis, num, redis_errors, run_tick_loop, take_fault, truthy)
 from genesis_lab.node.exchange_client import ExchangeClient
 from genesis_lab.node.ratelimit import RateLimiter
 
@@ -35,7 +35,6 @@ class Executor:
                                        timeout=5.0, on_response=self._record)
         self.watcher: ConfigWatcher | None = None
         self.wedged = False
-        self.down_since: float | None = None
         self.failures = 0
         self.retry_at = 0.0
 
@@ -155,31 +154,8 @@ class Executor:
 
     # ------------------------------------------------------------------ loop
     def run(self) -> int:
-        stop = Stopper()
         self.log.info("Executor started", exchange_url=self.s.exchange_url, tick_s=TICK_S)
-        attempt = 0
-        while not stop.stopped:
-            t0 = time.monotonic()
-            try:
-                self.tick()
-                if self.down_since is not None:
-                    self.log.info("Executor dependencies restored")
-                    self.down_since = None
-                attempt = 0
-                delay = TICK_S
-            except (DbDown, *redis_errors()) as exc:
-                if self.down_since is None:
-                    self.down_since = time.time()
-                    self.log.error("Executor dependency down", component="database" if isinstance(exc, DbDown)
-                                   else "redis", error=str(exc))
-                delay = backoff(attempt, 0.5, 5.0)
-                attempt += 1
-            except Exception as exc:  # noqa: BLE001
-                self.log.error("Executor tick failed", exception=f"{type(exc).__name__}: {exc}")
-                delay = 2.0
-            stop.wait(max(0.05, delay - (time.monotonic() - t0)))
-        self.log.info("Executor stopped")
-        return 0
+        return run_tick_loop(self.log, "Executor", self.tick, TICK_S, 0.5, 5.0)
 
 
 def run(home: str) -> int:

@@ -10,9 +10,9 @@ from decimal import Decimal
 
 from genesis_lab.node import strategy_state as sst
 from genesis_lab.node.audit import Audit
-from genesis_lab.node.common import (ConfigWatcher, Database, DbDown, JsonLog, Settings, Stopper, account_id,
-                                     backoff, flag_enabled, iso, make_redis, num, parse_time, redis_errors,
-                                     take_fault, truthy)
+from genesis_lab.node.common import (ConfigWatcher, Database, DbDown, JsonLog, Settings, account_id, flag_enabled,
+                                     iso, make_redis, num, parse_time, redis_errors, run_tick_loop, take_fault,
+                                     truthy)
 from genesis_lab.node.config import load_config_docs, tier_limits
 from genesis_lab.node.correlation import check_db_rows, check_live
 from genesis_lab.node.orders import create_order, round_qty
@@ -40,7 +40,6 @@ class Strategies:
         self.watcher: ConfigWatcher | None = None
         self.account: str | None = None
         self.burners: list[threading.Thread] = []
-        self.down_since: float | None = None
         self.tiers = tier_limits(load_config_docs(s.config_dir).get("tier_gates.yaml"))
 
     # ------------------------------------------------------------------ gates
@@ -216,31 +215,8 @@ class Strategies:
 
     # ------------------------------------------------------------------ loop
     def run(self) -> int:
-        stop = Stopper()
         self.log.info("Strategies started", strategies=list(sst.STRATEGIES))
-        attempt = 0
-        while not stop.stopped:
-            t0 = time.monotonic()
-            try:
-                self.tick()
-                if self.down_since is not None:
-                    self.log.info("Strategies dependencies restored")
-                    self.down_since = None
-                attempt = 0
-                delay = TICK_S
-            except (DbDown, *redis_errors()) as exc:
-                if self.down_since is None:
-                    self.down_since = time.time()
-                    self.log.error("Strategies dependency down", component="database" if isinstance(exc, DbDown)
-                                   else "redis", error=str(exc))
-                delay = backoff(attempt, 1.0, 8.0)
-                attempt += 1
-            except Exception as exc:  # noqa: BLE001
-                self.log.error("Strategies tick failed", exception=f"{type(exc).__name__}: {exc}")
-                delay = 2.0
-            stop.wait(max(0.05, delay - (time.monotonic() - t0)))
-        self.log.info("Strategies stopped")
-        return 0
+        return run_tick_loop(self.log, "Strategies", self.tick, TICK_S, 1.0, 8.0)
 
 
 def run(home: str) -> int:
