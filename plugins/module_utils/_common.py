@@ -361,6 +361,19 @@ class GenesisModule(object):
         return ExchangeClient(url, api_key=key, api_secret=secret, recv_window=self.params.get("exchange_recv_window") or 5000,
                               timeout=self.timeout, retries=self.retries)
 
+    def connected_audit(self, db, refusal):
+        """Connect `db` and return its AuditWriter, or fail: `<refusal> because the audit trail cannot be written`.
+
+        Modules that change state call this before their first change, so nothing changes
+        without its audit row.
+        """
+        from ansible_collections.genesis.runbook.plugins.module_utils.db import GenesisDbError
+        try:
+            db.connect()
+        except GenesisDbError as exc:
+            self.fail("%s because the audit trail cannot be written: %s" % (refusal, exc.message))
+        return self.audit(db)
+
     def audit(self, db):
         from ansible_collections.genesis.runbook.plugins.module_utils.audit import AuditWriter
         log_dir = os.path.join(self.params.get("genesis_home") or "/app", ".genesis", "logs")

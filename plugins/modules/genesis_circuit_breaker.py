@@ -137,11 +137,7 @@ def main():
 
     db = gm.db("write the audit event of each breaker reset")
     try:
-        try:
-            db.connect()
-        except GenesisDbError as exc:
-            gm.fail("No breaker was reset because the audit trail cannot be written: %s" % exc.message)
-        audit = gm.audit(db)
+        audit = gm.connected_audit(db, "No breaker was reset")
         done = []
         for name in to_reset:
             try:

@@ -26,6 +26,7 @@ author:
   - genesis.runbook maintainers (@genesis-runbook)
 extends_documentation_fragment:
   - genesis.runbook.connection
+  - genesis.runbook.orderbook
 attributes:
   check_mode:
     description: Reports which books would be resynchronized; nothing is written.
@@ -40,22 +41,6 @@ options:
     type: str
     choices: [synced]
     default: synced
-  symbols:
-    description:
-      - Symbols to check. By default every C(orderbook:*) key found in Redis.
-      - Pass the node's configured symbols so that a missing book is recreated.
-    type: list
-    elements: str
-  tolerance_bps:
-    description:
-      - Largest deviation of the local mid-price from the exchange's, in basis points, that counts as in sync.
-    type: float
-    default: 10
-  max_age:
-    description:
-      - Largest age in seconds of the local book's C(ts) that counts as in sync; C(0) disables the check.
-    type: float
-    default: 10
 requirements:
   - redis (redis-py) and psycopg2 (psycopg2-binary) on the node
 '''
@@ -162,11 +147,7 @@ def main():
 
     db = gm.db("write the audit event of each order-book resync")
     try:
-        try:
-            db.connect()
-        except GenesisDbError as exc:
-            gm.fail("No order book was replaced because the audit trail cannot be written: %s" % exc.message)
-        audit = gm.audit(db)
+        audit = gm.connected_audit(db, "No order book was replaced")
         done = []
         for symbol in out:
             entry = entries[symbol]

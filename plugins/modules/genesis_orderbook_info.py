@@ -23,6 +23,7 @@ author:
   - genesis.runbook maintainers (@genesis-runbook)
 extends_documentation_fragment:
   - genesis.runbook.connection
+  - genesis.runbook.orderbook
 attributes:
   check_mode:
     description: Runs normally in check mode (read-only).
@@ -30,23 +31,6 @@ attributes:
   diff_mode:
     description: Read-only; there is no diff.
     support: N/A
-options:
-  symbols:
-    description:
-      - Symbols to compare. By default every C(orderbook:*) key found in Redis.
-      - Pass the node's configured symbols so that a missing book counts as out of sync.
-    type: list
-    elements: str
-  tolerance_bps:
-    description:
-      - Largest deviation of the local mid-price from the exchange's, in basis points, that counts as in sync.
-    type: float
-    default: 10
-  max_age:
-    description:
-      - Largest age in seconds of the local book's C(ts) that counts as in sync; C(0) disables the check.
-    type: float
-    default: 10
 requirements:
   - redis (redis-py) on the node
 '''
