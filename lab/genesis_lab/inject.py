@@ -251,7 +251,7 @@ def read_env(node: Node) -> dict[str, str]:
 
 
 def genesis_rss(node: Node) -> int:
-    kids = st._children_map()
+    kids = st.children_map()
     total = 0
     for i in sup(node).getAllProcessInfo():
         if i["group"] == "genesis" and i["statename"] == "RUNNING" and i["pid"]:

@@ -24,6 +24,7 @@ import requests
 
 from . import certs, inventory, netns, provision
 from .labspec import MARKER_FILE, STATE_FILE, Lab, LabError, Node, is_root, subnet_index
+from .status import descendants
 
 Log = Callable[[str], None]
 
@@ -66,22 +67,7 @@ def alive(pid: int) -> bool:
 
 def children(pid: int) -> list[int]:
     """All descendants of pid."""
-    parents: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        parents.setdefault(ppid, []).append(int(d))
-    out, todo = [], [pid]
-    while todo:
-        for c in parents.get(todo.pop(), []):
-            out.append(c)
-            todo.append(c)
-    return out
+    return descendants(pid)
 
 
 def wait_gone(pids: list[int], timeout: float) -> list[int]:

@@ -94,7 +94,8 @@ def api(node: Node, method: str, path: str, body: dict | None = None, timeout: f
 
 
 # ---------------------------------------------------------------------------- /proc
-def _children_map() -> dict[int, list[int]]:
+def children_map() -> dict[int, list[int]]:
+    """Parent pid -> child pids, from one pass over /proc."""
     kids: dict[int, list[int]] = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -109,7 +110,7 @@ def _children_map() -> dict[int, list[int]]:
 
 
 def descendants(pid: int, kids: dict[int, list[int]] | None = None) -> list[int]:
-    kids = _children_map() if kids is None else kids
+    kids = children_map() if kids is None else kids
     out, todo = [], [pid]
     while todo:
         for c in kids.get(todo.pop(), []):
@@ -298,7 +299,7 @@ def cluster(node: Node) -> dict:
 
 
 def memory(node: Node, progs: dict) -> dict:
-    kids = _children_map()
+    kids = children_map()
     per = {}
     for name, p in progs.items():
         if p.get("pid"):
