@@ -9,11 +9,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
+import decimal
 import re
 import time
 import traceback
 
-from ansible_collections.genesis.runbook.plugins.module_utils._common import GenesisError, clause, redact_url
+from ansible_collections.genesis.runbook.plugins.module_utils._common import GenesisError, clause, iso, redact_url
 
 PSYCOPG2_IMPORT_ERROR = None
 try:
@@ -23,6 +24,20 @@ except ImportError:
     psycopg2 = None
     HAS_PSYCOPG2 = False
     PSYCOPG2_IMPORT_ERROR = traceback.format_exc()
+
+
+def plain(value):
+    """A database value as JSON-safe data (Decimal -> float, timestamps -> ISO 8601)."""
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if hasattr(value, "isoformat"):
+        return iso(value)
+    return value
+
+
+def plain_row(row):
+    """A result row (mapping) with every value made JSON-safe by plain()."""
+    return dict((k, plain(v)) for k, v in row.items())
 
 
 class GenesisDbError(GenesisError):

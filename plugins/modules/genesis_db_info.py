@@ -116,25 +116,12 @@ recent_trades:
     - {order_id: ord-9, symbol: ETHUSDT, side: SELL, quantity: 0.05, price: 3120.5, executed_at: "2026-11-27T18:40:00.000Z"}
 '''
 
-import decimal
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.genesis.runbook.plugins.module_utils._common import GenesisModule, genesis_common_argument_spec, iso
-from ansible_collections.genesis.runbook.plugins.module_utils.db import GenesisDbError, describe_dsn
+from ansible_collections.genesis.runbook.plugins.module_utils._common import GenesisModule, genesis_common_argument_spec
+from ansible_collections.genesis.runbook.plugins.module_utils.db import GenesisDbError, describe_dsn, plain_row
 
 MAX_LISTED = 1000
-
-
-def plain(value):
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if hasattr(value, "isoformat"):
-        return iso(value)
-    return value
-
-
-def plain_row(row):
-    return dict((k, plain(v)) for k, v in row.items())
 
 
 def gather(db, older_than, recent):

@@ -112,13 +112,12 @@ run_id:
   sample: 20261127T184001Z
 '''
 
-import decimal
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.genesis.runbook.plugins.module_utils._common import (
-    GenesisModule, clause, genesis_common_argument_spec, iso,
+    GenesisModule, clause, genesis_common_argument_spec,
 )
-from ansible_collections.genesis.runbook.plugins.module_utils.db import GenesisDbError
+from ansible_collections.genesis.runbook.plugins.module_utils.db import GenesisDbError, plain_row
 from ansible_collections.genesis.runbook.plugins.module_utils.exchange import (
     ExchangeError, NO_SUCH_ORDER, UNKNOWN_ORDER,
 )
@@ -129,14 +128,6 @@ CANDIDATES_SQL = (
     "EXTRACT(EPOCH FROM (now() - created_at)) AS age_s FROM orders "
     "WHERE status = %s AND created_at < now() - make_interval(secs => %s) ORDER BY created_at LIMIT %s")
 CANCEL_SQL = "UPDATE orders SET status = 'CANCELLED', last_error = %s WHERE order_id = %s AND status = %s"
-
-
-def plain(value):
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if hasattr(value, "isoformat"):
-        return iso(value)
-    return value
 
 
 def short_event(event):
@@ -193,7 +184,7 @@ def main():
             gm.fail(exc.message)
         orders = []
         for row in rows:
-            order = dict((k, plain(v)) for k, v in row.items())
+            order = plain_row(row)
             order["age_s"] = round(float(order["age_s"]), 1)
             orders.append(order)
         if not orders:
