@@ -22,7 +22,7 @@ LAB_NAME ?= glab
 NODES ?= 2
 MOLECULE_SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/scenario_*/molecule.yml))))
 
-.PHONY: help setup apt venv collections lint sanity unit lab-test molecule test demo lab-up lab-down lab-status clean
+.PHONY: help setup apt venv collections lint sanity unit integration lab-test molecule test demo lab-up lab-down lab-status clean
 
 help:
 	@echo "make demo      set up, start a lab, inject scenario 13, remediate it, show before and after"
@@ -60,12 +60,17 @@ collections: $(PY_STAMP)
 lint: setup
 	$(BIN)/yamllint -s .
 	$(BIN)/ansible-lint --offline -q
+	$(PY) scripts/role_docs.py --check
 
 sanity: setup
 	$(PY) .ci/sanity.py
 
 unit: setup
 	$(PY) -m pytest tests/unit -q -p no:cacheprovider
+
+# Role-level checks that run ansible-playbook on localhost (no lab): bad input per argument spec.
+integration: setup
+	$(PY) -m pytest tests/integration -q -p no:cacheprovider
 
 lab-test: setup
 	$(PY) -m pytest lab/tests -q -p no:cacheprovider
@@ -76,7 +81,7 @@ molecule: setup
 		$(BIN)/molecule test -s $$s; \
 	done
 
-test: setup lint sanity unit lab-test molecule
+test: setup lint sanity unit integration lab-test molecule
 	@echo "make test: all checks passed"
 
 lab-up: setup

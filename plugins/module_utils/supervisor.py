@@ -65,7 +65,11 @@ def program_record(info, groups=DECLARED_GROUPS):
     uptime = 0
     if info.get("statename") == "RUNNING" and info.get("start") and info.get("now"):
         uptime = max(0, int(info["now"]) - int(info["start"]))
-    return dict(name=name, group=group, fullname=fullname, statename=info.get("statename"), pid=info.get("pid") or None,
+    # supervisorctl (and community.general.supervisorctl, which matches its status lines) names a
+    # program whose group has its name by the bare name: "genesis", not "genesis:genesis".
+    ctl_name = name if not group or group == name else "%s:%s" % (group, name)
+    return dict(name=name, group=group, fullname=fullname, ctl_name=ctl_name, statename=info.get("statename"),
+                pid=info.get("pid") or None,
                 uptime=uptime, exitstatus=info.get("exitstatus"), spawnerr=info.get("spawnerr") or None,
                 description=info.get("description"))
 

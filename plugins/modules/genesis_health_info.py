@@ -46,6 +46,12 @@ options:
       - How many of the last lines of C(genesis.log) to return (0 to 10000).
     type: int
     default: 100
+  main_program:
+    description:
+      - The supervisor program (as C(group:name)) of the main genesis process. RV(main) tells whether its last start was
+        followed by C(System initialized successfully) and a heartbeat, which proves a restart worked.
+    type: str
+    default: "genesis:genesis"
 notes:
   - Identifying another user's listening process needs the privileges to read its C(/proc/<pid>/fd)
     (use become); otherwise C(owner_visible) of that port is false.
@@ -131,6 +137,15 @@ resources:
     cpu_count: 4
     memory: {total_mb: 3936.2, available_mb: 2011.0, used_percent: 48.9}
     disk: {path: /app, total_mb: 64.0, used_mb: 12.5, free_mb: 51.5, used_percent: 19.5}
+main:
+  description:
+    - The main program's state and whether C(System initialized successfully) (C(initialized_since_start)) and a heartbeat
+      (C(heartbeat_since_start)) were logged since it last started, by the node's clock. Null values when supervisor
+      cannot be read or the program is not running.
+  returned: when supervisor_socket is set
+  type: dict
+  sample: {program: "genesis:genesis", statename: RUNNING, pid: 4242, started_at: "2026-11-27T18:26:28Z",
+           initialized_since_start: true, heartbeat_since_start: true}
 node:
   description: The node name used for this node.
   returned: always
@@ -291,11 +306,35 @@ def resources(home):
     return info
 
 
+def main_program_state(fullname, supervisor_info, log_info, now=None):
+    """Did the main program's current run log its start-up line and a heartbeat? (node clock, 2 s slack for
+    supervisor's whole-second uptime)."""
+    now = time.time() if now is None else now
+    state = dict(program=fullname, statename=None, pid=None, started_at=None, initialized_since_start=None,
+                 heartbeat_since_start=None)
+    programs = (supervisor_info or {}).get("programs") or []
+    match = [p for p in programs if p.get("fullname") == fullname]
+    if not match:
+        return state
+    program = match[0]
+    state.update(statename=program.get("statename"), pid=program.get("pid"))
+    if program.get("statename") != "RUNNING":
+        return state
+    started = now - int(program.get("uptime") or 0)
+    state["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
+    for key, logged in (("initialized_since_start", log_info.get("last_initialized_at")),
+                        ("heartbeat_since_start", log_info.get("last_heartbeat_at"))):
+        at = parse_iso(logged)
+        state[key] = at is not None and at >= started - 2
+    return state
+
+
 def main():
     argument_spec = genesis_common_argument_spec()
     argument_spec.update(
         ports=dict(type="list", elements="int", default=[8080]),
         log_lines=dict(type="int", default=100),
+        main_program=dict(type="str", default="genesis:genesis"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     gm = GenesisModule(module, "genesis_health_info")
@@ -315,6 +354,7 @@ def main():
     if is_set(module.params.get("supervisor_socket")):
         supervisor_info = supervisor_programs(gm)
         result["supervisor"] = supervisor_info
+        result["main"] = main_program_state(module.params["main_program"], supervisor_info, log_info)
     result["ports"] = port_owners(ports, supervisor_info)
     result["resources"] = resources(home)
     module.exit_json(**result)

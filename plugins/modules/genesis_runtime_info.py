@@ -36,8 +36,8 @@ options:
       - The sections to gather; all of them by default.
     type: list
     elements: str
-    choices: [circuit_breakers, websocket, rate_limits, strategies, safe_mode, cluster, tilt, account, tier]
-    default: [circuit_breakers, websocket, rate_limits, strategies, safe_mode, cluster, tilt, account, tier]
+    choices: [circuit_breakers, websocket, rate_limits, strategies, safe_mode, cluster, tilt, account, tier, positions]
+    default: [circuit_breakers, websocket, rate_limits, strategies, safe_mode, cluster, tilt, account, tier, positions]
 '''
 
 EXAMPLES = r'''
@@ -123,10 +123,22 @@ tier:
   type: dict
   sample: {tier: HUNTER, max_position_size: 500, limits_factor: 1.0, effective_max_position_size: 500,
            tiers: {SNIPER: 100, HUNTER: 500, STRATEGIST: 2000, ARCHITECT: 10000}, state: STABLE}
+positions:
+  description:
+    - The open positions (C(GET /positions)), their count and C(monitored_at), the last time the position monitor refreshed
+      their prices; C(monitored_age_s) is its age in seconds.
+  returned: when the section is requested and answered
+  type: dict
+  sample: {count: 1, monitored_at: "2026-11-27T18:40:01.123Z", monitored_age_s: 0.8,
+           positions: [{position_id: pos-1, symbol: BTCUSDT, side: LONG, dollar_value: 320.5, status: OPEN}]}
 '''
 
+import time
+
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.genesis.runbook.plugins.module_utils._common import GenesisModule, genesis_common_argument_spec
+from ansible_collections.genesis.runbook.plugins.module_utils._common import (
+    GenesisModule, genesis_common_argument_spec, parse_iso,
+)
 from ansible_collections.genesis.runbook.plugins.module_utils.api import GenesisApiError
 
 # section -> (path, key to unwrap or None)
@@ -140,8 +152,10 @@ SECTIONS = dict(
     tilt=("/tilt/status", None),
     account=("/account/status", None),
     tier=("/config/tier", None),
+    positions=("/positions", None),
 )
-ORDER = ["circuit_breakers", "websocket", "rate_limits", "strategies", "safe_mode", "cluster", "tilt", "account", "tier"]
+ORDER = ["circuit_breakers", "websocket", "rate_limits", "strategies", "safe_mode", "cluster", "tilt", "account", "tier",
+         "positions"]
 
 
 def main():
@@ -177,6 +191,9 @@ def main():
         data = response.data
         if key and isinstance(data, dict) and key in data:
             data = data[key]
+        if section == "positions" and isinstance(data, dict):
+            monitored = parse_iso(data.get("monitored_at"))
+            data["monitored_age_s"] = round(time.time() - monitored, 3) if monitored is not None else None
         result[section] = data
     module.exit_json(**result)
 

@@ -145,6 +145,8 @@ class FakeGenesisApi(object):
             "/tilt/status": {"score": 12.5, "level": "NORMAL"},
             "/account/status": {"account_id": "acc-1", "tier": "HUNTER", "halted": False},
             "/config/tier": {"tier": "HUNTER", "max_position_size": 500},
+            "/positions": {"positions": [{"position_id": "pos-1", "symbol": "BTCUSDT", "dollar_value": 320.5}],
+                           "count": 1, "monitored_at": "2026-11-27T18:40:01.123Z"},
         }
         self.down = False
         http.route("GET", base + "/health", self._health)

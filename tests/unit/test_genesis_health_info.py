@@ -114,3 +114,35 @@ def test_missing_log_is_reported(run_module, api_fake, node, tmp_path):
 def test_bad_input_names_the_option(run_module, node, args, option):
     result, failed = run_module(genesis_health_info.main, dict(node, **args))
     assert failed and result["msg"].startswith(option) and result["msg"].endswith(".")
+
+
+def _programs(statename="RUNNING", uptime=30):
+    return {"programs": [{"fullname": "genesis:genesis", "statename": statename, "pid": 4242, "uptime": uptime}]}
+
+
+def test_main_program_logged_its_start_since_it_started():
+    now = genesis_health_info.parse_iso("2026-11-27T18:01:00.000Z")
+    logs = {"last_initialized_at": "2026-11-27T18:00:31.000Z", "last_heartbeat_at": "2026-11-27T18:00:59.000Z"}
+    state = genesis_health_info.main_program_state("genesis:genesis", _programs(uptime=30), logs, now=now)
+    assert state["started_at"] == "2026-11-27T18:00:30Z" and state["pid"] == 4242
+    assert state["initialized_since_start"] is True and state["heartbeat_since_start"] is True
+
+
+def test_main_program_start_line_from_an_earlier_run_does_not_count():
+    now = genesis_health_info.parse_iso("2026-11-27T18:01:00.000Z")
+    logs = {"last_initialized_at": "2026-11-27T17:00:00.000Z", "last_heartbeat_at": None}
+    state = genesis_health_info.main_program_state("genesis:genesis", _programs(uptime=30), logs, now=now)
+    assert state["initialized_since_start"] is False and state["heartbeat_since_start"] is False
+
+
+@pytest.mark.parametrize("info", [None, {"programs": []}, _programs(statename="STOPPED", uptime=0)])
+def test_main_program_unknown_or_stopped_gives_no_verdict(info):
+    state = genesis_health_info.main_program_state("genesis:genesis", info, {"last_initialized_at": None})
+    assert state["initialized_since_start"] is None and state["started_at"] is None
+
+
+def test_main_is_returned_with_supervisor(run_module, api_fake, node, supervisord):
+    result, failed = run_module(genesis_health_info.main, dict(node, supervisor_socket=supervisord))
+    assert not failed and result["main"]["program"] == "genesis:genesis" and result["main"]["statename"] == "RUNNING"
+    # the fake log's start-up line is from long before the fake program's start
+    assert result["main"]["initialized_since_start"] is False

@@ -21,6 +21,13 @@ def test_all_sections(run_module, api_fake):
     assert result["websocket"]["tickers"]["BTCUSDT"]["age_s"] == 0.5
     for section in ("rate_limits", "safe_mode", "cluster", "tilt", "account", "tier"):
         assert section in result
+    assert result["positions"]["count"] == 1 and result["positions"]["monitored_age_s"] > 0
+
+
+def test_positions_without_monitor_time(run_module, api_fake):
+    api_fake.sections["/positions"] = {"positions": [], "count": 0, "monitored_at": None}
+    result, failed = run_module(genesis_runtime_info.main, dict(ARGS, sections=["positions"]))
+    assert not failed and result["positions"]["monitored_age_s"] is None
 
 
 def test_sections_limit_and_check_mode(run_module, api_fake, http):
@@ -33,6 +40,8 @@ def test_sections_limit_and_check_mode(run_module, api_fake, http):
 def test_idempotent(run_module, api_fake):
     first, _failed = run_module(genesis_runtime_info.main, ARGS)
     second, _failed = run_module(genesis_runtime_info.main, ARGS)
+    for result in (first, second):  # an age grows between two calls; everything else is equal
+        result["positions"].pop("monitored_age_s")
     assert first == second and second["changed"] is False
 
 

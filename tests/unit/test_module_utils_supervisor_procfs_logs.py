@@ -19,10 +19,12 @@ from ansible_collections.genesis.runbook.plugins.module_utils.supervisor import 
 
 def test_supervisor_all_process_info(supervisord):
     programs = SupervisorClient(supervisord, timeout=5).get_all_process_info()
-    assert programs[0] == dict(name="genesis", group="genesis", fullname="genesis:genesis", statename="RUNNING", pid=4242,
+    assert programs[0] == dict(name="genesis", group="genesis", fullname="genesis:genesis", ctl_name="genesis",
+                               statename="RUNNING", pid=4242,
                                uptime=812, exitstatus=0, spawnerr=None, description="pid 4242, uptime 0:13:32")
     assert programs[1]["pid"] is None and programs[1]["uptime"] == 0 and programs[1]["spawnerr"] == "Exited too quickly"
-    assert programs[2]["fullname"] == "backup"
+    assert programs[1]["ctl_name"] == "genesis:executor"
+    assert programs[2]["fullname"] == "backup" and programs[2]["ctl_name"] == "backup"
 
 
 def test_supervisor_process_info_and_fault(supervisord):
