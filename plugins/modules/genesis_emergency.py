@@ -1,0 +1,434 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, genesis.runbook maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: genesis_emergency
+short_description: Take a genesis node out of the market step by step in an emergency (runbook scenario 20)
+version_added: 0.1.0
+description:
+  - O(state=strategies_stopped) (emergency mode) disables every strategy that can still create orders
+    (C(POST /admin/strategies/<name>/disable)); audit step C(activate_emergency_mode). Re-enabling them once the market
+    has normalized is left to the operator (C(POST /admin/strategies/<name>/enable)).
+  - O(state=orders_cancelled) cancels every C(PENDING) or C(PARTIAL) order - at the exchange first
+    (C(DELETE /api/v3/order) by C(origClientOrderId); an order the exchange does not know is cancelled locally only; one
+    the exchange reports filled is skipped for reconciliation) - then sets it C(CANCELLED) with an C(ORDER_CANCELLED)
+    event, never deleting it. Orders open at the exchange under the node's key that the database does not list are
+    cancelled at the exchange too. Audit step C(cancel_pending_orders).
+  - O(state=safe_mode_enabled) turns safe mode on (C(POST /admin/safe-mode)); audit step C(enable_safe_mode).
+  - O(state=positions_closed) closes every open position with a real C(MARKET) order through the node's
+    C(POST /emergency/close-all) (C(close_reason=emergency)); it needs O(confirm) set to C(CLOSE ALL POSITIONS) and,
+    with O(require_exchange_trading), refuses while the exchange reports a trading halt (no order could be placed).
+    Audit step C(close_all_positions).
+  - Each state is idempotent; nothing is changed when the audit trail cannot be written.
+author:
+  - genesis.runbook maintainers (@genesis-runbook)
+extends_documentation_fragment:
+  - genesis.runbook.connection
+attributes:
+  check_mode:
+    description: Lists what would be stopped, cancelled, enabled or closed; nothing is sent or written and no phrase is needed.
+    support: full
+  diff_mode:
+    description: Shows the strategies, orders, safe mode or positions before and after.
+    support: full
+options:
+  state:
+    description:
+      - The step to bring about (see the description).
+    type: str
+    choices: [strategies_stopped, orders_cancelled, safe_mode_enabled, positions_closed]
+    required: true
+  confirm:
+    description:
+      - Must be exactly C(CLOSE ALL POSITIONS) for O(state=positions_closed) outside check mode.
+    type: str
+  reason:
+    description:
+      - Why, written into safe mode, cancelled orders and the audit events.
+    type: str
+    default: emergency market conditions
+  max_slippage_percent:
+    description:
+      - Passed to C(POST /emergency/close-all) (0 or more).
+    type: float
+  max_orders:
+    description:
+      - At most this many pending orders are cancelled in one run (1 to 1000).
+    type: int
+    default: 500
+  require_exchange_trading:
+    description:
+      - With O(state=positions_closed), read the exchange's system status first and refuse while it reports a halt.
+    type: bool
+    default: true
+requirements:
+  - psycopg2 (psycopg2-binary) on the node
+'''
+
+EXAMPLES = r'''
+- name: Stop the strategies (emergency mode)
+  genesis.runbook.genesis_emergency:
+    state: strategies_stopped
+
+- name: Close every open position
+  genesis.runbook.genesis_emergency:
+    state: positions_closed
+    confirm: "{{ emergency_shutdown_confirm }}"
+'''
+
+RETURN = r'''
+state:
+  description: The state requested.
+  returned: always
+  type: str
+  sample: positions_closed
+entries:
+  description: What was (in check mode, would be) stopped, cancelled, enabled or closed.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{position_id: pos-node1-open1, symbol: BTCUSDT, quantity: 0.00282, order_id: ord-node1-1a2b, price: 54400.1}]
+failed:
+  description: What could not be done (positions the exchange did not close, orders left for reconciliation).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{position_id: pos-node1-open2, error: "Trading halted: system maintenance."}]
+audit_events:
+  description: The events written; empty in check mode.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{event_id: 4712, event_type: RUNBOOK_ACTION, aggregate_id: "runbook:node1", sequence_number: 3}]
+'''
+
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.genesis.runbook.plugins.module_utils._common import (
+    GenesisModule, clause, genesis_common_argument_spec,
+)
+from ansible_collections.genesis.runbook.plugins.module_utils.api import GenesisApiError
+from ansible_collections.genesis.runbook.plugins.module_utils.audit import AuditError
+from ansible_collections.genesis.runbook.plugins.module_utils.db import GenesisDbError, plain_row
+from ansible_collections.genesis.runbook.plugins.module_utils.exchange import ExchangeError, NO_SUCH_ORDER, UNKNOWN_ORDER
+from ansible_collections.genesis.runbook.plugins.module_utils.trading import PHRASE_CLOSE, number, short_event
+
+STEPS = dict(strategies_stopped="activate_emergency_mode", orders_cancelled="cancel_pending_orders",
+             safe_mode_enabled="enable_safe_mode", positions_closed="close_all_positions")
+# The same statements as genesis_orders (an age of 0 s: every pending order).
+CANDIDATES_SQL = (
+    "SELECT order_id, client_order_id, exchange_order_id, symbol, side, type, quantity, status, created_at, "
+    "EXTRACT(EPOCH FROM (now() - created_at)) AS age_s FROM orders "
+    "WHERE status = %s AND created_at < now() - make_interval(secs => %s) ORDER BY created_at LIMIT %s")
+CANCEL_SQL = "UPDATE orders SET status = 'CANCELLED', last_error = %s WHERE order_id = %s AND status = %s"
+
+
+class Emergency(object):
+    def __init__(self, module, gm):
+        self.module = module
+        self.gm = gm
+        self.params = module.params
+        self.api = gm.api()
+        self.result = dict(changed=False, state=self.params["state"], entries=[], failed=[], audit_events=[])
+        self.audit = None
+
+    # -- helpers -------------------------------------------------------------------
+    def get(self, path, query=None):
+        try:
+            data = self.api.get(path, query=query).data
+        except GenesisApiError as exc:
+            self.gm.fail(exc.message)
+        if not isinstance(data, dict):
+            self.gm.fail("Control API %s%s answered without a JSON object." % (self.api.endpoint, path))
+        return data
+
+    def finish(self, planned, before=None, after=None):
+        """Exit unchanged, or in check mode with the plan; otherwise return the audit writer to act with."""
+        self.result["changed"] = bool(planned)
+        if planned and self.module._diff and before is not None:
+            self.result["diff"] = dict(before=before, after=after)
+        if not planned or self.module.check_mode:
+            self.module.exit_json(**self.result)
+
+    def connect(self, purpose, refusal):
+        db = self.gm.db(purpose)
+        self.audit = self.gm.connected_audit(db, refusal)
+        return db
+
+    def write_action(self, before, after, details=None, done=True):
+        step = STEPS[self.params["state"]]
+        try:
+            self.audit.write_runbook_action(step, before, after, details)
+        except (GenesisDbError, AuditError) as exc:
+            self.result["audit_events"] = [short_event(e) for e in self.audit.written]
+            self.gm.fail("Step %s was applied but its audit event was not written: %s." % (step, clause(exc.message)),
+                         **self.result)
+        self.result["changed"] = done
+        self.result["audit_events"] = [short_event(e) for e in self.audit.written]
+
+    # -- strategies_stopped ----------------------------------------------------------
+    def strategies_stopped(self):
+        strategies = self.get("/admin/strategies").get("strategies") or {}
+        targets = sorted(n for n, s in strategies.items()
+                         if s.get("enabled", True) or s.get("state") not in ("STOPPED", "STOPPING"))
+        before = dict((n, strategies[n].get("state")) for n in targets)
+        self.result["entries"] = [dict(strategy=n, before=before[n], after="STOPPED") for n in targets]
+        self.finish(targets, before, dict((n, "STOPPED") for n in targets))
+        db = self.connect("write the audit event of the emergency mode", "No strategy was stopped")
+        try:
+            done = []
+            for name in targets:
+                try:
+                    answer = self.api.post("/admin/strategies/%s/disable" % self.api.quote(name), idempotent=True).data
+                except GenesisApiError as exc:
+                    self.result["failed"].append(dict(strategy=name, error=exc.message))
+                    break
+                done.append(dict(strategy=name, before=before[name], after=(answer or {}).get("state", "STOPPED")))
+            self.result["entries"] = done
+            if done:
+                self.write_action(dict((d["strategy"], d["before"]) for d in done),
+                                  dict((d["strategy"], d["after"]) for d in done), dict(reason=self.params["reason"]))
+            if self.result["failed"]:
+                self.gm.fail("Strategy %s was not stopped (%d stopped before it): %s" % (
+                    self.result["failed"][0]["strategy"], len(done), clause(self.result["failed"][0]["error"])),
+                    **self.result)
+        finally:
+            db.close()
+        self.module.exit_json(**self.result)
+
+    # -- safe_mode_enabled -------------------------------------------------------------
+    def safe_mode_enabled(self):
+        current = self.get("/admin/safe-mode")
+        enabled = bool(current.get("enabled"))
+        self.result["entries"] = [] if enabled else [dict(safe_mode=True, before=False)]
+        self.finish(not enabled, dict(safe_mode=enabled), dict(safe_mode=True))
+        db = self.connect("write the audit event of safe mode", "Safe mode was not enabled")
+        try:
+            try:
+                answer = self.api.post("/admin/safe-mode", dict(enabled=True, reason=self.params["reason"]),
+                                       idempotent=True).data
+            except GenesisApiError as exc:
+                self.gm.fail("Safe mode was not enabled: %s." % clause(exc.message))
+            if (answer or {}).get("changed", True):
+                self.write_action(dict(safe_mode=False), dict(safe_mode=True), dict(reason=self.params["reason"]))
+            else:
+                self.result["changed"] = False
+        finally:
+            db.close()
+        self.module.exit_json(**self.result)
+
+    # -- positions_closed ---------------------------------------------------------------
+    def positions_closed(self):
+        positions = self.get("/positions", dict(status="open")).get("positions") or []
+        keys = ("position_id", "symbol", "side", "quantity", "dollar_value")
+        self.result["entries"] = [dict((k, p.get(k)) for k in keys) for p in positions]
+        if positions and self.params["require_exchange_trading"]:
+            self.refuse_while_halted(len(positions))
+        if positions and self.params["confirm"] != PHRASE_CLOSE:
+            message = ("confirm must be exactly '%s' to close the %d open positions" % (PHRASE_CLOSE, len(positions)))
+            if not self.module.check_mode:
+                self.gm.fail(message + "; no position was closed.", **self.result)
+            self.module.warn(message + ".")
+        ids = [p["position_id"] for p in self.result["entries"]]
+        self.finish(positions, dict(open_positions=ids), dict(open_positions=[]))
+        db = self.connect("write the audit event of the close-all", "No position was closed")
+        try:
+            body = dict(confirmation=PHRASE_CLOSE)
+            if self.params["max_slippage_percent"] is not None:
+                body["max_slippage_percent"] = self.params["max_slippage_percent"]
+            try:
+                answer = self.api.post("/emergency/close-all", body, idempotent=True).data or {}
+            except GenesisApiError as exc:
+                self.gm.fail("No position was closed: %s." % clause(exc.message))
+            closed = answer.get("closed") or []
+            self.result["entries"] = closed
+            self.result["failed"] = answer.get("failed") or []
+            if closed or answer.get("changed"):
+                self.write_action(dict(open_positions=ids),
+                                  dict(closed=[c.get("position_id") for c in closed],
+                                       failed=[f.get("position_id") for f in self.result["failed"]]),
+                                  dict(orders=[c.get("order_id") for c in closed], reason=self.params["reason"],
+                                       close_reason="emergency"))
+            else:
+                self.result["changed"] = False
+            if self.result["failed"]:
+                first = self.result["failed"][0]
+                self.gm.fail("%d of %d positions were not closed, first %s: %s" % (
+                    len(self.result["failed"]), len(ids), first.get("position_id"), clause(first.get("error") or "unknown")),
+                    **self.result)
+        finally:
+            db.close()
+        self.module.exit_json(**self.result)
+
+    def refuse_while_halted(self, count):
+        exchange = self.gm.exchange("check that the exchange accepts orders before closing positions")
+        try:
+            status = exchange.system_status().data
+        except ExchangeError as exc:
+            status, error = None, exc.message
+        else:
+            error = None
+        if error is not None or number((status or {}).get("status"), 0) != 0:
+            why = ("its system status could not be read: %s" % clause(error) if error is not None else
+                   "it reports status %s (%s)" % (status.get("status"), status.get("msg") or "halt"))
+            message = ("No position was closed because the exchange cannot take orders now, %s; the %d open positions "
+                       "stay open until trading resumes" % (why, count))
+            if not self.module.check_mode:
+                self.gm.fail(message + ".", **self.result)
+            self.module.warn(message + ".")
+
+    # -- orders_cancelled -----------------------------------------------------------------
+    def orders_cancelled(self):
+        gm = self.gm
+        limit = self.params["max_orders"]
+        db = gm.db("list and cancel the pending orders")
+        try:
+            try:
+                orders = []
+                for status in ("PENDING", "PARTIAL"):
+                    orders += [plain_row(r) for r in db.query(CANDIDATES_SQL, (status, 0, limit), what="listing pending orders")]
+            except GenesisDbError as exc:
+                gm.fail(exc.message)
+            orders = orders[:limit]
+            exchange = gm.exchange("cancel the pending orders at the exchange", signed=True)
+            known = set(o["client_order_id"] for o in orders)
+            try:
+                open_at_exchange = exchange.request("GET", "/api/v3/openOrders", signed=True).data or []
+            except ExchangeError as exc:
+                gm.fail("No order was cancelled: %s" % exc.message)
+            strays = [o for o in open_at_exchange if isinstance(o, dict) and o.get("clientOrderId") not in known]
+            known_entries = [dict(order_id=o["order_id"], client_order_id=o["client_order_id"], symbol=o["symbol"],
+                                  previous_status=o["status"]) for o in orders]
+            stray_entries = [dict(order_id=None, client_order_id=o.get("clientOrderId"), symbol=o.get("symbol"),
+                                  previous_status="OPEN_AT_EXCHANGE") for o in strays]
+            self.result["entries"] = known_entries + stray_entries
+            planned = self.result["entries"]
+            self.finish(planned, dict((i["client_order_id"], i["previous_status"]) for i in planned),
+                        dict((i["client_order_id"], "CANCELLED") for i in planned))
+            self.audit = gm.connected_audit(db, "No order was cancelled")
+            done = self.cancel_all(db, exchange, orders, strays)
+            self.result["entries"] = done
+            if done:
+                self.write_action(dict(orders=[dict(client_order_id=d["client_order_id"], status=d["previous_status"])
+                                               for d in done]),
+                                  dict(orders=[dict(client_order_id=d["client_order_id"], status="CANCELLED") for d in done]),
+                                  dict(reason=self.params["reason"]))
+            else:
+                self.result["changed"] = False
+            if self.result["failed"] and self.result["failed"][-1].get("fatal"):
+                first = self.result["failed"][-1]
+                gm.fail("%d of %d pending orders were cancelled, then %s: %s" % (
+                    len(done), len(planned), first["client_order_id"], clause(first["error"])), **self.result)
+        finally:
+            db.close()
+        self.module.exit_json(**self.result)
+
+    def cancel_all(self, db, exchange, orders, strays):
+        done = []
+        last_error = "cancelled by runbook: %s (run %s)" % (self.params["reason"], self.gm.run_id)
+        for order in orders:
+            entry = dict(order_id=order["order_id"], client_order_id=order["client_order_id"], symbol=order["symbol"],
+                         previous_status=order["status"])
+            try:
+                outcome, skip = exchange_cancel(exchange, order["symbol"], order["client_order_id"])
+            except ExchangeError as exc:
+                self.result["failed"].append(dict(entry, error=exc.message, fatal=True))
+                break
+            if skip:
+                self.result["failed"].append(dict(entry, error=skip))
+                continue
+            try:
+                with db.transaction("cancelling order %s" % order["order_id"]) as cur:
+                    cur.execute(CANCEL_SQL, (last_error, order["order_id"], order["status"]))
+                    if cur.rowcount != 1:
+                        raise _Moved()
+                    self.audit.event(cur, "ORDER_CANCELLED", "order:%s" % order["order_id"], dict(
+                        order_id=order["order_id"], client_order_id=order["client_order_id"], symbol=order["symbol"],
+                        previous_status=order["status"], reason=last_error, exchange_result=outcome,
+                        cancelled_by="runbook", run_id=self.gm.run_id, actor=self.gm.actor))
+            except _Moved:
+                self.audit.discard()
+                self.result["failed"].append(dict(entry, error="its status changed while it was being cancelled"))
+                continue
+            except (GenesisDbError, AuditError) as exc:
+                self.audit.discard()
+                self.result["failed"].append(dict(entry, error="cancelled at the exchange but not in the database: %s"
+                                                  % clause(exc.message), fatal=True))
+                break
+            self.audit.committed()
+            done.append(dict(entry, exchange_result=outcome))
+        else:
+            for stray in strays:
+                entry = dict(order_id=None, client_order_id=stray.get("clientOrderId"), symbol=stray.get("symbol"),
+                             previous_status="OPEN_AT_EXCHANGE")
+                try:
+                    outcome, skip = exchange_cancel(exchange, stray.get("symbol"), stray.get("clientOrderId"))
+                except ExchangeError as exc:
+                    self.result["failed"].append(dict(entry, error=exc.message, fatal=True))
+                    break
+                if skip:
+                    self.result["failed"].append(dict(entry, error=skip))
+                    continue
+                done.append(dict(entry, exchange_result=outcome))
+        return done
+
+    def run(self):
+        getattr(self, self.params["state"])()
+
+
+class _Moved(Exception):
+    pass
+
+
+def exchange_cancel(exchange, symbol, client_order_id):
+    """Cancel at the exchange. Returns (result, skip_reason); as genesis_orders does."""
+    try:
+        exchange.cancel_order(symbol, client_order_id)
+        return "cancelled_at_exchange", None
+    except ExchangeError as exc:
+        if exc.code != UNKNOWN_ORDER:
+            raise
+    try:
+        answer = exchange.get_order(symbol, client_order_id)
+    except ExchangeError as exc:
+        if exc.code == NO_SUCH_ORDER:
+            return "unknown_at_exchange", None
+        raise
+    status = (answer.data or {}).get("status") if isinstance(answer.data, dict) else None
+    if status in ("FILLED", "PARTIALLY_FILLED"):
+        return None, "the exchange reports it %s: reconcile it instead of cancelling" % status
+    return "final_at_exchange_%s" % (status or "UNKNOWN").lower(), None
+
+
+def main():
+    argument_spec = genesis_common_argument_spec()
+    argument_spec.update(
+        state=dict(type="str", required=True, choices=sorted(STEPS)),
+        confirm=dict(type="str"),
+        reason=dict(type="str", default="emergency market conditions"),
+        max_slippage_percent=dict(type="float"),
+        max_orders=dict(type="int", default=500),
+        require_exchange_trading=dict(type="bool", default=True),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    gm = GenesisModule(module, "genesis_emergency")
+    params = module.params
+    if not (params["reason"] or "").strip():
+        gm.fail("reason is empty: say why the node is taken out of the market.")
+    if params["max_slippage_percent"] is not None and params["max_slippage_percent"] < 0:
+        gm.fail("max_slippage_percent must be 0 or more, got %s." % params["max_slippage_percent"])
+    if not 1 <= params["max_orders"] <= 1000:
+        gm.fail("max_orders must be between 1 and 1000, got %s." % params["max_orders"])
+    gm.require("api_key", "take the node out of the market")
+    Emergency(module, gm).run()
+
+
+if __name__ == "__main__":
+    main()
