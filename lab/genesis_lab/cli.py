@@ -1,4 +1,4 @@
-"""genesis-lab: up, down, status, inject, clock, cert, exchange, env."""
+"""genesis-lab: up, down, status, inject, heal, clock, cert, exchange, env."""
 from __future__ import annotations
 
 import argparse
@@ -46,6 +46,9 @@ def parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("scenario", help="scenario number or name")
     p.add_argument("--node", required=True)
+
+    p = sub.add_parser("heal", help="remove the network partition of scenario 11: the nodes see each other again")
+    _common(p)
 
     p = sub.add_parser("clock", help="the node's simulated clock error")
     _common(p)
@@ -137,6 +140,26 @@ def cmd_inject(args) -> int:
     return _delegate("inject", lab, args.scenario, args.node)
 
 
+def cmd_heal(args) -> int:
+    """Undo `inject 11`'s cut: the nft partition tables (netns) or `lab:partition` (local), on every node."""
+    lab = _lab(args)
+    healed = []
+    if lab.isolation == "netns":
+        from . import netns
+        table = f"genesis_lab_{lab.name}_partition"
+        healed = [n.name for n in lab.nodes if netns.heal(n.netns, table)]
+    else:
+        for n in lab.nodes:
+            r = n.redis()
+            try:
+                if r.delete("lab:partition"):
+                    healed.append(n.name)
+            finally:
+                r.close()
+    print(json.dumps({"lab": lab.name, "changed": bool(healed), "healed": healed}))
+    return 0
+
+
 def cmd_clock(args) -> int:
     from .provision import write_file
 
@@ -199,7 +222,7 @@ def cmd_env(args) -> int:
 
 
 COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "inject": cmd_inject, "clock": cmd_clock,
-            "cert": cmd_cert, "exchange": cmd_exchange, "env": cmd_env}
+            "cert": cmd_cert, "exchange": cmd_exchange, "env": cmd_env, "heal": cmd_heal}
 
 
 def main(argv: list[str] | None = None) -> int:
