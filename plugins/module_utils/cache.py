@@ -103,3 +103,7 @@ class GenesisCache(object):
             pipe.hset(key, mapping=mapping)
             return pipe.execute()
         return self._call("replace %s" % key, replace)
+
+    def run_script(self, what, script, keys, args):
+        """EVAL a Lua script on the named keys only (an atomic check-and-act); returns its result."""
+        return self._call(what, self._method("eval"), script, len(keys), *(list(keys) + list(args)))
