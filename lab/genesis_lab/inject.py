@@ -1026,13 +1026,20 @@ def _s17(c: Ctx) -> None:
     c.wait("both hooks taken", lambda: fault_taken(n, "genesis") and fault_taken(n, "strategies"), 15)
 
     def slow():
-        code, _, took = api(n, "GET", "/account/status", timeout=15)
+        import requests
+        try:
+            code, _, took = api(n, "GET", "/account/status", timeout=15)
+        except requests.Timeout:
+            # on a busy host the bloated lookups queue up: no answer in 15 s is slower than 1 s too
+            return {"status": None, "seconds": 15.0, "timed_out": True}
         return {"status": code, "seconds": round(took, 3)} if took > 1.0 else None
     call = c.wait("an authenticated API call slower than 1 s", slow, 20, interval=0.2)
     pid = prog_pid(n, "strategies")
+    # demand (CPU used + CPU waited for): on a busy shared host the burner gets less than 80 % of a core
     cpu = c.wait("strategies CPU above 80 %",
-                 lambda: (lambda v: v if v > 80 else None)(st.cpu_percent(pid, 1.0)), 15, interval=0)
-    c.evidence = {"api_call": call, "strategies_pid": pid, "strategies_cpu_percent": cpu}
+                 lambda: (lambda v: v if v > 80 else None)(st.cpu_demand_percent(pid, 1.0)), 15, interval=0)
+    c.evidence = {"api_call": call, "strategies_pid": pid, "strategies_cpu_demand_percent": cpu,
+                  "strategies_cpu_percent": st.cpu_percent(pid, 1.0)}
 
 
 def _s18(c: Ctx) -> None:

@@ -154,6 +154,33 @@ def cpu_percent(pid: int, seconds: float = 1.0) -> float:
     return round(100.0 * (b - a) / hz / max(1e-6, t1 - t0), 1)
 
 
+def run_queue_wait_ns(pid: int) -> int:
+    """Time all threads of pid waited on a run queue (ns, /proc/<pid>/task/*/schedstat); 0 when unknown."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def cpu_demand_percent(pid: int, seconds: float = 1.0) -> float:
+    """CPU pid used plus the CPU it waited for over `seconds`, in percent of one core: a spinning
+    thread demands 100 % even on a busy shared host where it gets less."""
+    hz = os.sysconf("SC_CLK_TCK")
+    a, w0, t0 = cpu_ticks(pid), run_queue_wait_ns(pid), time.monotonic()
+    time.sleep(seconds)
+    b, w1, t1 = cpu_ticks(pid), run_queue_wait_ns(pid), time.monotonic()
+    elapsed = max(1e-6, t1 - t0)
+    return round(100.0 * ((b - a) / hz + (w1 - w0) / 1e9) / elapsed, 1)
+
+
 # ---------------------------------------------------------------------------- probes
 def prog_name(info: dict) -> str:
     """supervisor's full name: `genesis:executor` for group members, `redis` for the others."""
