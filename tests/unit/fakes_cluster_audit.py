@@ -36,8 +36,8 @@ class SqlExtension(object):
         text = " ".join(sql.split())
         low = text.lower()
         pg = cursor.pg
-        if low.startswith("insert") and not low.startswith("insert into events (event_type, aggregate_id, event_data, "
-                                                               "sequence_number) values (%s, %s, %s::jsonb, %s)"):
+        event_insert = "insert into events (event_type, aggregate_id, event_data, sequence_number) values (%s, %s, %s::jsonb, %s)"
+        if low.startswith("insert") and not low.startswith(event_insert):
             if cursor.conn.autocommit:
                 raise AssertionError("writes must run inside a transaction: %s" % text)
             for needle, error in list(pg.errors.items()):

@@ -47,8 +47,8 @@ class DatabaseCursor(genesis_fakes.FakeCursor):
             return self._result(["data_directory"], [(pg.data_directory,)])
         if low.startswith("select count(*) as n from events where event_id > %s and event_type <> 'runbook_action'"):
             pg.statements.append((text, params))
-            return self._result(["n"], [(len([e for e in pg.events if e["event_id"] > params[0]
-                                                and e["event_type"] != "RUNBOOK_ACTION"]),)])
+            newer = [e for e in pg.events if e["event_id"] > params[0] and e["event_type"] != "RUNBOOK_ACTION"]
+            return self._result(["n"], [(len(newer),)])
         if low.startswith("select event_id, event_data->>'step' as step from events"):
             pg.statements.append((text, params))
             rows = [(e["event_id"], e["event_data"].get("step")) for e in pg.events

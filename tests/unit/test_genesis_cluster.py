@@ -145,8 +145,8 @@ def base():
 
 # ---------------------------------------------------------------------------- genesis_cluster_info
 def test_info_reads_view_strategies_programs_and_fence_record(run_module, api, db, supervisord, base):
-    db.add_event("RUNBOOK_ACTION", "runbook:node2", {"step": "fence_node", "run_id": "run-10",
-                                                      "details": {"split_started_at": "2026-11-27T18:40:07.000Z"}}, 1)
+    db.add_event("RUNBOOK_ACTION", "runbook:node2",
+                 {"step": "fence_node", "run_id": "run-10", "details": {"split_started_at": "2026-11-27T18:40:07.000Z"}}, 1)
     result, failed = run_module(genesis_cluster_info.main, dict(base, supervisor_socket=supervisord,
                                                                 programs=["genesis:executor", "genesis:genesis", "nope"]))
     assert not failed and result["changed"] is False and result["reachable"] and result["error"] is None

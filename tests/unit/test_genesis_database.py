@@ -204,8 +204,8 @@ def test_info_unknown_systemd_unit(run_module, dbpg, home, monkeypatch):
 
 def test_info_unreachable_supervisor_names_the_socket(run_module, dbpg, home, monkeypatch):
     no_tools(monkeypatch)
-    result, failed = run_module(genesis_database_info.main, info_args(home, service_manager="supervisor",
-                                                                     supervisor_socket=str(home / "no.sock")))
+    args = info_args(home, service_manager="supervisor", supervisor_socket=str(home / "no.sock"))
+    result, failed = run_module(genesis_database_info.main, args)
     assert not failed and result["service"]["state"] == "unknown"
     assert result["service"]["error"].startswith("supervisord socket %s is unreachable" % (home / "no.sock"))
 
