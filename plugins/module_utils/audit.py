@@ -29,6 +29,11 @@ INSERT_EVENT_SQL = ("INSERT INTO events (event_type, aggregate_id, event_data, s
                     "VALUES (%s, %s, %s::jsonb, %s) RETURNING event_id, created_at")
 
 
+def short_event(event):
+    """The identifying fields of an audit event (what modules return in audit_events)."""
+    return dict((k, event.get(k)) for k in ("event_id", "event_type", "aggregate_id", "sequence_number"))
+
+
 class AuditError(GenesisError):
     pass
 

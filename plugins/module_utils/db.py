@@ -26,6 +26,10 @@ except ImportError:
     PSYCOPG2_IMPORT_ERROR = traceback.format_exc()
 
 
+# Cancel one order unless its status changed meanwhile (the row is kept: a record of trading).
+CANCEL_ORDER_SQL = "UPDATE orders SET status = 'CANCELLED', last_error = %s WHERE order_id = %s AND status = %s"
+
+
 def plain(value):
     """A database value as JSON-safe data (Decimal -> float, timestamps -> ISO 8601)."""
     if isinstance(value, decimal.Decimal):

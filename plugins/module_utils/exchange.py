@@ -181,3 +181,33 @@ class ExchangeClient(object):
     def get_order(self, symbol, orig_client_order_id):
         return self.request("GET", "/api/v3/order", [("symbol", symbol), ("origClientOrderId", orig_client_order_id)],
                             signed=True)
+
+
+FILLED_STATUSES = ("FILLED", "PARTIALLY_FILLED")
+
+
+def cancel_at_exchange(exchange, symbol, client_order_id):
+    """Cancel one order at the exchange by its client order id.
+
+    Returns (outcome, filled_status). outcome is `cancelled_at_exchange`, `unknown_at_exchange`
+    (the order never got there) or `final_at_exchange_<status>`; it is None when the exchange
+    reports the order FILLED or PARTIALLY_FILLED, named by filled_status: such an order needs
+    reconciling, not cancelling. Other exchange errors are raised as ExchangeError.
+    """
+    try:
+        exchange.cancel_order(symbol, client_order_id)
+        return "cancelled_at_exchange", None
+    except ExchangeError as exc:
+        if exc.code != UNKNOWN_ORDER:
+            raise
+    # not open at the exchange: find out whether it never got there or is already final there
+    try:
+        answer = exchange.get_order(symbol, client_order_id)
+    except ExchangeError as exc:
+        if exc.code == NO_SUCH_ORDER:
+            return "unknown_at_exchange", None
+        raise
+    status = (answer.data or {}).get("status") if isinstance(answer.data, dict) else None
+    if status in FILLED_STATUSES:
+        return None, status
+    return "final_at_exchange_%s" % (status or "UNKNOWN").lower(), None

@@ -22,11 +22,6 @@ LIMIT_SOURCES = ("max_position_size", "effective_max_position_size")
 DEFAULT_TIERS = {"SNIPER": 100.0, "HUNTER": 500.0, "STRATEGIST": 2000.0, "ARCHITECT": 10000.0}
 
 
-def short_event(event):
-    """The identifying fields of an audit event (what modules return in audit_events)."""
-    return dict((k, event.get(k)) for k in ("event_id", "event_type", "aggregate_id", "sequence_number"))
-
-
 def number(value, default=None):
     """A JSON number or numeric string as float; default when missing or not a finite number."""
     if value is None or isinstance(value, bool):

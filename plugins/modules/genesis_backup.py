@@ -110,16 +110,12 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.genesis.runbook.plugins.module_utils._common import (
     GenesisModule, clause, genesis_common_argument_spec,
 )
-from ansible_collections.genesis.runbook.plugins.module_utils.audit import AuditError
+from ansible_collections.genesis.runbook.plugins.module_utils.audit import AuditError, short_event
 from ansible_collections.genesis.runbook.plugins.module_utils.db import GenesisDbError
 from ansible_collections.genesis.runbook.plugins.module_utils.envfile import EnvFile, EnvFileError, env_path
 from ansible_collections.genesis.runbook.plugins.module_utils import restic as resticmod
 
 STEP = "fix_backup_job"
-
-
-def short_event(event):
-    return dict((k, event[k]) for k in ("event_id", "event_type", "aggregate_id", "sequence_number"))
 
 
 def wanted(current, configured, default):

@@ -140,38 +140,12 @@ from ansible_collections.genesis.runbook.plugins.module_utils._common import (
     GenesisModule, clause, genesis_common_argument_spec, is_set, parse_iso,
 )
 from ansible_collections.genesis.runbook.plugins.module_utils.api import GenesisApiError
-from ansible_collections.genesis.runbook.plugins.module_utils.audit import AuditError
+from ansible_collections.genesis.runbook.plugins.module_utils.audit import AuditError, short_event
 from ansible_collections.genesis.runbook.plugins.module_utils.cluster import (
     OPEN_ORDER_STATUSES, RECONCILED_EVENT, reconciled_aggregates, split_records,
 )
-from ansible_collections.genesis.runbook.plugins.module_utils.db import GenesisDbError
-from ansible_collections.genesis.runbook.plugins.module_utils.exchange import ExchangeError, NO_SUCH_ORDER, UNKNOWN_ORDER
-
-CANCEL_SQL = "UPDATE orders SET status = 'CANCELLED', last_error = %s WHERE order_id = %s AND status = %s"
-
-
-def short_event(event):
-    return dict((k, event[k]) for k in ("event_id", "event_type", "aggregate_id", "sequence_number"))
-
-
-def exchange_cancel(exchange, order):
-    """Cancel at the exchange. Returns (result, skip_reason)."""
-    try:
-        exchange.cancel_order(order["symbol"], order["client_order_id"])
-        return "cancelled_at_exchange", None
-    except ExchangeError as exc:
-        if exc.code != UNKNOWN_ORDER:
-            raise
-    try:
-        answer = exchange.get_order(order["symbol"], order["client_order_id"])
-    except ExchangeError as exc:
-        if exc.code == NO_SUCH_ORDER:
-            return "unknown_at_exchange", None
-        raise
-    status = (answer.data or {}).get("status") if isinstance(answer.data, dict) else None
-    if status in ("FILLED", "PARTIALLY_FILLED"):
-        return None, "the exchange reports it %s: it is reconciled, not cancelled" % status
-    return "final_at_exchange_%s" % (status or "UNKNOWN").lower(), None
+from ansible_collections.genesis.runbook.plugins.module_utils.db import CANCEL_ORDER_SQL, GenesisDbError
+from ansible_collections.genesis.runbook.plugins.module_utils.exchange import ExchangeError, cancel_at_exchange
 
 
 def cluster_doc(gm, module):
@@ -227,17 +201,18 @@ def run_cancelled(module, gm):
         failure = None
         for order, entry in zip(opened, planned):
             try:
-                outcome, skip = exchange_cancel(exchange, order)
+                outcome, filled = cancel_at_exchange(exchange, order["symbol"], order["client_order_id"])
             except ExchangeError as exc:
                 failure = "order %s was not cancelled: %s" % (order["order_id"], clause(exc.message))
                 break
-            if skip:
-                result["skipped"].append(dict(order_id=order["order_id"], reason=skip))
+            if filled:
+                reason = "the exchange reports it %s: it is reconciled, not cancelled" % filled
+                result["skipped"].append(dict(order_id=order["order_id"], reason=reason))
                 continue
             entry["exchange_result"] = outcome
             try:
                 with db.transaction("cancelling order %s" % order["order_id"]) as cur:
-                    cur.execute(CANCEL_SQL, (last_error, order["order_id"], order["status"]))
+                    cur.execute(CANCEL_ORDER_SQL, (last_error, order["order_id"], order["status"]))
                     if cur.rowcount != 1:
                         raise _StatusMoved()
                     audit.event(cur, "ORDER_CANCELLED", "order:%s" % order["order_id"], dict(

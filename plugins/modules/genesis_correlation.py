@@ -158,12 +158,9 @@ from ansible_collections.genesis.runbook.plugins.module_utils._common import (
 )
 from ansible_collections.genesis.runbook.plugins.module_utils import correlation
 from ansible_collections.genesis.runbook.plugins.module_utils.exchange import ExchangeError
+from ansible_collections.genesis.runbook.plugins.module_utils.audit import short_event
 
 STEP = "rebuild_correlations"
-
-
-def short_event(event):
-    return dict((k, event[k]) for k in ("event_id", "event_type", "aggregate_id", "sequence_number"))
 
 
 def from_klines(gm, symbols):

@@ -115,10 +115,13 @@ from ansible_collections.genesis.runbook.plugins.module_utils._common import (
     GenesisModule, clause, genesis_common_argument_spec,
 )
 from ansible_collections.genesis.runbook.plugins.module_utils.api import GenesisApiError
-from ansible_collections.genesis.runbook.plugins.module_utils.audit import AuditError
-from ansible_collections.genesis.runbook.plugins.module_utils.db import GenesisDbError, plain_row
-from ansible_collections.genesis.runbook.plugins.module_utils.exchange import ExchangeError, NO_SUCH_ORDER, UNKNOWN_ORDER
-from ansible_collections.genesis.runbook.plugins.module_utils.trading import PHRASE_CLOSE, number, short_event
+from ansible_collections.genesis.runbook.plugins.module_utils.audit import AuditError, short_event
+from ansible_collections.genesis.runbook.plugins.module_utils.db import CANCEL_ORDER_SQL, GenesisDbError, plain_row
+from ansible_collections.genesis.runbook.plugins.module_utils.exchange import ExchangeError, cancel_at_exchange
+from ansible_collections.genesis.runbook.plugins.module_utils.trading import PHRASE_CLOSE, number
+
+# an order the exchange filled is not cancelled: it must be reconciled
+FILLED_REASON = "the exchange reports it %s: reconcile it instead of cancelling"
 
 STEPS = dict(strategies_stopped="activate_emergency_mode", orders_cancelled="cancel_pending_orders",
              safe_mode_enabled="enable_safe_mode", positions_closed="close_all_positions")
@@ -127,7 +130,6 @@ CANDIDATES_SQL = (
     "SELECT order_id, client_order_id, exchange_order_id, symbol, side, type, quantity, status, created_at, "
     "EXTRACT(EPOCH FROM (now() - created_at)) AS age_s FROM orders "
     "WHERE status = %s AND created_at < now() - make_interval(secs => %s) ORDER BY created_at LIMIT %s")
-CANCEL_SQL = "UPDATE orders SET status = 'CANCELLED', last_error = %s WHERE order_id = %s AND status = %s"
 
 
 class Emergency(object):
@@ -337,16 +339,16 @@ class Emergency(object):
             entry = dict(order_id=order["order_id"], client_order_id=order["client_order_id"], symbol=order["symbol"],
                          previous_status=order["status"])
             try:
-                outcome, skip = exchange_cancel(exchange, order["symbol"], order["client_order_id"])
+                outcome, filled = cancel_at_exchange(exchange, order["symbol"], order["client_order_id"])
             except ExchangeError as exc:
                 self.result["failed"].append(dict(entry, error=exc.message, fatal=True))
                 break
-            if skip:
-                self.result["failed"].append(dict(entry, error=skip))
+            if filled:
+                self.result["failed"].append(dict(entry, error=FILLED_REASON % filled))
                 continue
             try:
                 with db.transaction("cancelling order %s" % order["order_id"]) as cur:
-                    cur.execute(CANCEL_SQL, (last_error, order["order_id"], order["status"]))
+                    cur.execute(CANCEL_ORDER_SQL, (last_error, order["order_id"], order["status"]))
                     if cur.rowcount != 1:
                         raise _Moved()
                     self.audit.event(cur, "ORDER_CANCELLED", "order:%s" % order["order_id"], dict(
@@ -369,12 +371,12 @@ class Emergency(object):
                 entry = dict(order_id=None, client_order_id=stray.get("clientOrderId"), symbol=stray.get("symbol"),
                              previous_status="OPEN_AT_EXCHANGE")
                 try:
-                    outcome, skip = exchange_cancel(exchange, stray.get("symbol"), stray.get("clientOrderId"))
+                    outcome, filled = cancel_at_exchange(exchange, stray.get("symbol"), stray.get("clientOrderId"))
                 except ExchangeError as exc:
                     self.result["failed"].append(dict(entry, error=exc.message, fatal=True))
                     break
-                if skip:
-                    self.result["failed"].append(dict(entry, error=skip))
+                if filled:
+                    self.result["failed"].append(dict(entry, error=FILLED_REASON % filled))
                     continue
                 done.append(dict(entry, exchange_result=outcome))
         return done
@@ -385,26 +387,6 @@ class Emergency(object):
 
 class _Moved(Exception):
     pass
-
-
-def exchange_cancel(exchange, symbol, client_order_id):
-    """Cancel at the exchange. Returns (result, skip_reason); as genesis_orders does."""
-    try:
-        exchange.cancel_order(symbol, client_order_id)
-        return "cancelled_at_exchange", None
-    except ExchangeError as exc:
-        if exc.code != UNKNOWN_ORDER:
-            raise
-    try:
-        answer = exchange.get_order(symbol, client_order_id)
-    except ExchangeError as exc:
-        if exc.code == NO_SUCH_ORDER:
-            return "unknown_at_exchange", None
-        raise
-    status = (answer.data or {}).get("status") if isinstance(answer.data, dict) else None
-    if status in ("FILLED", "PARTIALLY_FILLED"):
-        return None, "the exchange reports it %s: reconcile it instead of cancelling" % status
-    return "final_at_exchange_%s" % (status or "UNKNOWN").lower(), None
 
 
 def main():

@@ -127,17 +127,13 @@ from ansible_collections.genesis.runbook.plugins.module_utils._common import (
     GenesisError, GenesisModule, clause, genesis_common_argument_spec,
 )
 from ansible_collections.genesis.runbook.plugins.module_utils.api import GenesisApiError
-from ansible_collections.genesis.runbook.plugins.module_utils.audit import AuditError
+from ansible_collections.genesis.runbook.plugins.module_utils.audit import AuditError, short_event
 from ansible_collections.genesis.runbook.plugins.module_utils.db import GenesisDbError
 from ansible_collections.genesis.runbook.plugins.module_utils.envfile import EnvFile, EnvFileError, env_path, fingerprint
 from ansible_collections.genesis.runbook.plugins.module_utils import exchange_auth
 from ansible_collections.genesis.runbook.plugins.module_utils.exchange import TIMESTAMP_OUTSIDE_RECV_WINDOW
 
 STEP = "rotate_exchange_key"
-
-
-def short_event(event):
-    return dict((k, event[k]) for k in ("event_id", "event_type", "aggregate_id", "sequence_number"))
 
 
 def main():

@@ -97,14 +97,10 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.genesis.runbook.plugins.module_utils._common import GenesisModule, clause, genesis_common_argument_spec
 from ansible_collections.genesis.runbook.plugins.module_utils.api import GenesisApiError
-from ansible_collections.genesis.runbook.plugins.module_utils.audit import AuditError
+from ansible_collections.genesis.runbook.plugins.module_utils.audit import AuditError, short_event
 from ansible_collections.genesis.runbook.plugins.module_utils.db import GenesisDbError
 
 STEP = "heap_dump"
-
-
-def short_event(event):
-    return dict((k, event[k]) for k in ("event_id", "event_type", "aggregate_id", "sequence_number"))
 
 
 def summary(entries, keep):

@@ -101,7 +101,7 @@ from ansible_collections.genesis.runbook.plugins.module_utils._common import (
 from ansible_collections.genesis.runbook.plugins.module_utils.api import GenesisApiError
 from ansible_collections.genesis.runbook.plugins.module_utils.audit import AuditError
 from ansible_collections.genesis.runbook.plugins.module_utils.db import GenesisDbError
-from ansible_collections.genesis.runbook.plugins.module_utils.trading import short_event
+from ansible_collections.genesis.runbook.plugins.module_utils.audit import short_event
 
 
 def pending_duplicate(answer, kind, window_minutes, now):

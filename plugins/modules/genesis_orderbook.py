@@ -99,7 +99,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.genesis.runbook.plugins.module_utils._common import (
     GenesisModule, clause, genesis_common_argument_spec,
 )
-from ansible_collections.genesis.runbook.plugins.module_utils.audit import AuditError
+from ansible_collections.genesis.runbook.plugins.module_utils.audit import AuditError, short_event
 from ansible_collections.genesis.runbook.plugins.module_utils.cache import GenesisCacheError
 from ansible_collections.genesis.runbook.plugins.module_utils.db import GenesisDbError
 from ansible_collections.genesis.runbook.plugins.module_utils import orderbook
@@ -110,10 +110,6 @@ def prices(entry, side="local"):
     return dict(best_bid=book.get("best_bid"), best_ask=book.get("best_ask"), crossed=book.get("crossed"),
                 deviation_bps=entry.get("deviation_bps") if side == "local" else 0.0,
                 age_s=book.get("age_s") if side == "local" else 0.0)
-
-
-def short_event(event):
-    return dict((k, event[k]) for k in ("event_id", "event_type", "aggregate_id", "sequence_number"))
 
 
 def main():

@@ -117,42 +117,14 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.genesis.runbook.plugins.module_utils._common import (
     GenesisModule, clause, genesis_common_argument_spec,
 )
-from ansible_collections.genesis.runbook.plugins.module_utils.db import GenesisDbError, plain_row
-from ansible_collections.genesis.runbook.plugins.module_utils.exchange import (
-    ExchangeError, NO_SUCH_ORDER, UNKNOWN_ORDER,
-)
-from ansible_collections.genesis.runbook.plugins.module_utils.audit import AuditError
+from ansible_collections.genesis.runbook.plugins.module_utils.db import CANCEL_ORDER_SQL, GenesisDbError, plain_row
+from ansible_collections.genesis.runbook.plugins.module_utils.exchange import ExchangeError, cancel_at_exchange
+from ansible_collections.genesis.runbook.plugins.module_utils.audit import AuditError, short_event
 
 CANDIDATES_SQL = (
     "SELECT order_id, client_order_id, exchange_order_id, symbol, side, type, quantity, status, created_at, "
     "EXTRACT(EPOCH FROM (now() - created_at)) AS age_s FROM orders "
     "WHERE status = %s AND created_at < now() - make_interval(secs => %s) ORDER BY created_at LIMIT %s")
-CANCEL_SQL = "UPDATE orders SET status = 'CANCELLED', last_error = %s WHERE order_id = %s AND status = %s"
-
-
-def short_event(event):
-    return dict((k, event[k]) for k in ("event_id", "event_type", "aggregate_id", "sequence_number"))
-
-
-def exchange_cancel(exchange, order):
-    """Cancel at the exchange. Returns (result, skip_reason)."""
-    try:
-        exchange.cancel_order(order["symbol"], order["client_order_id"])
-        return "cancelled_at_exchange", None
-    except ExchangeError as exc:
-        if exc.code != UNKNOWN_ORDER:
-            raise
-    # not open at the exchange: find out whether it never got there or is already final there
-    try:
-        answer = exchange.get_order(order["symbol"], order["client_order_id"])
-    except ExchangeError as exc:
-        if exc.code == NO_SUCH_ORDER:
-            return "unknown_at_exchange", None
-        raise
-    status = (answer.data or {}).get("status") if isinstance(answer.data, dict) else None
-    if status in ("FILLED", "PARTIALLY_FILLED"):
-        return None, "the exchange reports it %s: reconcile it instead of cancelling" % status
-    return "final_at_exchange_%s" % (status or "UNKNOWN").lower(), None
 
 
 def main():
@@ -204,17 +176,18 @@ def main():
         failure = None
         for order, entry in zip(orders, listed):
             try:
-                outcome, skip = exchange_cancel(exchange, order)
+                outcome, filled = cancel_at_exchange(exchange, order["symbol"], order["client_order_id"])
             except ExchangeError as exc:
                 failure = "order %s was not cancelled: %s" % (order["order_id"], clause(exc.message))
                 break
-            if skip:
-                result["skipped"].append(dict(order_id=order["order_id"], reason=skip))
+            if filled:
+                reason = "the exchange reports it %s: reconcile it instead of cancelling" % filled
+                result["skipped"].append(dict(order_id=order["order_id"], reason=reason))
                 continue
             entry["exchange_result"] = outcome
             try:
                 with db.transaction("cancelling order %s" % order["order_id"]) as cur:
-                    cur.execute(CANCEL_SQL, (last_error, order["order_id"], status))
+                    cur.execute(CANCEL_ORDER_SQL, (last_error, order["order_id"], status))
                     if cur.rowcount != 1:
                         raise _StatusMoved()
                     audit.event(cur, "ORDER_CANCELLED", "order:%s" % order["order_id"], dict(

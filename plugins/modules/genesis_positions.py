@@ -139,12 +139,11 @@ from ansible_collections.genesis.runbook.plugins.module_utils._common import (
     GenesisModule, clause, genesis_common_argument_spec, utc_now,
 )
 from ansible_collections.genesis.runbook.plugins.module_utils.api import GenesisApiError
-from ansible_collections.genesis.runbook.plugins.module_utils.audit import AuditError
+from ansible_collections.genesis.runbook.plugins.module_utils.audit import AuditError, short_event
 from ansible_collections.genesis.runbook.plugins.module_utils.db import GenesisDbError
 from ansible_collections.genesis.runbook.plugins.module_utils.exchange import ExchangeError
 from ansible_collections.genesis.runbook.plugins.module_utils.trading import (
-    LIMIT_SOURCES, PHRASE_CLOSE, closing_side, fill_summary, lot_filter, number, reduction, short_event, tier_limit,
-    violations,
+    LIMIT_SOURCES, PHRASE_CLOSE, closing_side, fill_summary, lot_filter, number, reduction, tier_limit, violations,
 )
 
 STEP = "reduce_excess_positions"

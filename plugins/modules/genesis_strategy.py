@@ -105,16 +105,12 @@ from ansible_collections.genesis.runbook.plugins.module_utils._common import (
     GenesisModule, clause, genesis_common_argument_spec, iso, utc_now,
 )
 from ansible_collections.genesis.runbook.plugins.module_utils.api import GenesisApiError
-from ansible_collections.genesis.runbook.plugins.module_utils.audit import AuditError
+from ansible_collections.genesis.runbook.plugins.module_utils.audit import AuditError, short_event
 from ansible_collections.genesis.runbook.plugins.module_utils.db import GenesisDbError
 from ansible_collections.genesis.runbook.plugins.module_utils import strategy
 
 ACTIONS = {"disabled": ("disable", "disable_strategy"), "reset": ("reset", "reset_strategy"),
            "enabled": ("enable", "enable_strategy")}
-
-
-def short_event(event):
-    return dict((k, event[k]) for k in ("event_id", "event_type", "aggregate_id", "sequence_number"))
 
 
 def expected(before, state, safe_mode):

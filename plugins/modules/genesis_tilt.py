@@ -92,9 +92,9 @@ from ansible_collections.genesis.runbook.plugins.module_utils._common import (
     GenesisModule, clause, genesis_common_argument_spec, iso, parse_iso,
 )
 from ansible_collections.genesis.runbook.plugins.module_utils.api import GenesisApiError
-from ansible_collections.genesis.runbook.plugins.module_utils.audit import AuditError
+from ansible_collections.genesis.runbook.plugins.module_utils.audit import AuditError, short_event
 from ansible_collections.genesis.runbook.plugins.module_utils.db import GenesisDbError
-from ansible_collections.genesis.runbook.plugins.module_utils.trading import number, short_event
+from ansible_collections.genesis.runbook.plugins.module_utils.trading import number
 
 # The control API leaves a cooldown alone when it already ends within a minute of the requested end.
 COOLDOWN_SLACK_S = 60
