@@ -957,7 +957,7 @@ def _s16(c: Ctx) -> None:
        removing (or correcting) that .env line, runs the backup and checks it with
        `restic check`. The backup program is started once here to show the failure.
     Signal: newest snapshot older than 24 h (`restic snapshots --json`); the backup program
-    exits with an error."""
+    exits with an error; the node's backup schedule (cron file) is removed."""
     n = c.node
     if shutil.which("restic") is None:
         raise InjectFailed("restic is not installed")
@@ -985,7 +985,12 @@ def _s16(c: Ctx) -> None:
         f.write("\n".join(lines) + "\n")
     os.replace(tmp, envf)
     c.step(f"{envf}: RESTIC_PASSWORD_FILE={bad} (does not exist)")
-    c.detect = "newest restic snapshot older than 24 h; the backup job fails (contract 7, scenario 16)"
+    # and the schedule is gone: nothing would run the job again
+    if n.backup_cron_file.exists():
+        n.backup_cron_file.unlink()
+        c.step(f"removed the backup schedule {n.backup_cron_file}")
+    c.detect = ("newest restic snapshot older than 24 h; the backup job fails; no backup schedule "
+                "(contract 7, scenario 16)")
     now_snaps = snapshots(n)
     newest = max((snap_time(s) for s in now_snaps), default=None)
     if newest is None or newest > limit:

@@ -44,6 +44,8 @@ def host_vars(lab: Lab, node: Node) -> dict:
         "genesis_memory_budget_mb": node.data.get("memory_budget_mb", 400),
         "genesis_db_service": "postgresql",
         "genesis_lab_node_root": str(node.root),
+        # the runbook's lock and budget: per lab node, never shared between labs
+        "genesis_state_dir": str(node.root / "runbook-state"),
         "genesis_time_sync_command": f"{venv / 'genesis-lab'} clock sync --lab {lab.name} --node {node.name}",
         "genesis_cert_renew_command": f"{venv / 'genesis-lab'} cert issue --lab {lab.name} --node {node.name}",
         "genesis_restic_repository": str(node.restic_repository),

@@ -231,6 +231,14 @@ def write_configs(lab: Lab, node: Node, now: dt.datetime) -> None:
     write_file(st / "tier_state.json", json.dumps({"tier": seed.TIER, "since": iso(now - dt.timedelta(days=12)),
                                                    "limits_factor": 1.0}) + "\n")
     write_file(node.clock_offset_file, "0\n")
+    write_backup_schedule(node)
+
+
+def write_backup_schedule(node: Node) -> None:
+    """A healthy node's backup schedule, byte for byte what ansible.builtin.cron writes for the
+    backup_recovery role's defaults (scenario 16 removes it as part of its fault)."""
+    job = f"{venv_bin() / 'supervisorctl'} -s unix://{node.supervisor_socket} start backup"
+    write_file(node.backup_cron_file, f"#Ansible: genesis restic backup\n17 */6 * * * root {job}\n")
 
 
 def write_env(lab: Lab, node: Node) -> None:

@@ -400,8 +400,13 @@ def test_s16_backup(lab, nodes, inj, restore):
     n, other = nodes
     env_before = n.env_file.read_bytes()
     restore.add(".env", lambda: n.env_file.write_bytes(env_before))
+    schedule = n.backup_cron_file.read_text()
+    assert schedule.startswith("#Ansible: genesis restic backup\n17 */6 * * * root ") and " start backup" in schedule
+    restore.add("schedule", lambda: n.backup_cron_file.write_text(schedule))
     restore.healthy_after(n)
     doc = inj(lab, "backup", "node2")
+    assert not n.backup_cron_file.exists()
+    assert other.backup_cron_file.read_text().startswith("#Ansible: genesis restic backup")
     p = subprocess.run(["restic", "-r", str(n.restic_repository), "--password-file", str(n.restic_password_file),
                         "--no-cache", "snapshots", "--json"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr

@@ -133,7 +133,8 @@ def test_inventory_groups_and_vars(own_lab):
                 "genesis_exchange_api_key", "genesis_exchange_api_secret", "genesis_supervisor_socket",
                 "genesis_cert_path", "genesis_tls_url", "genesis_memory_budget_mb", "genesis_db_service",
                 "genesis_lab_node_root", "genesis_time_sync_command", "genesis_cert_renew_command",
-                "genesis_restic_repository", "genesis_restic_password_file", "genesis_backup_cron_file"]
+                "genesis_restic_repository", "genesis_restic_password_file", "genesis_backup_cron_file",
+                "genesis_state_dir"]
     for group, name in (("genesis_primary", "node1"), ("genesis_secondary", "node2")):
         hv = g[group]["hosts"][name]
         node = lab.node(name)
