@@ -144,10 +144,12 @@ swept_at:
   description: When the sweep ran (UTC).
   returned: always
   type: str
+  sample: "2026-11-28T01:11:55.858Z"
 elapsed_s:
   description: Seconds the whole sweep took.
   returned: always
   type: float
+  sample: 1.93
 '''
 
 import time
