@@ -26,6 +26,11 @@ description:
     C(POST /emergency/close-all) (C(close_reason=emergency)); it needs O(confirm) set to C(CLOSE ALL POSITIONS) and,
     with O(require_exchange_trading), refuses while the exchange reports a trading halt (no order could be placed).
     Audit step C(close_all_positions).
+  - O(state=halted) (the first step of the kill switch) halts trading through the node's C(POST /emergency/halt), after
+    which the strategies create no order and the executor submits none. It needs O(confirm) set to C(HALT TRADING NOW). Whether
+    the node is halted is read from C(GET /health) (C(halted)); once the node's main program is stopped and its
+    control API no longer answers, from the C(genesis:halt) flag in Redis (O(redis_url)), so a rerun after the kill
+    switch changes nothing. Audit step C(halt_trading).
   - Each state is idempotent; nothing is changed when the audit trail cannot be written.
 author:
   - genesis.runbook maintainers (@genesis-runbook)
@@ -33,25 +38,26 @@ extends_documentation_fragment:
   - genesis.runbook.connection
 attributes:
   check_mode:
-    description: Lists what would be stopped, cancelled, enabled or closed; nothing is sent or written and no phrase is needed.
+    description: Lists what would be stopped, cancelled, enabled, closed or halted; nothing is sent or written and no phrase is needed.
     support: full
   diff_mode:
-    description: Shows the strategies, orders, safe mode or positions before and after.
+    description: Shows the strategies, orders, safe mode, positions or halt flag before and after.
     support: full
 options:
   state:
     description:
       - The step to bring about (see the description).
     type: str
-    choices: [strategies_stopped, orders_cancelled, safe_mode_enabled, positions_closed]
+    choices: [strategies_stopped, orders_cancelled, safe_mode_enabled, positions_closed, halted]
     required: true
   confirm:
     description:
-      - Must be exactly C(CLOSE ALL POSITIONS) for O(state=positions_closed) outside check mode.
+      - Must be exactly C(CLOSE ALL POSITIONS) for O(state=positions_closed) and C(HALT TRADING NOW) for O(state=halted)
+        outside check mode (docs/genesis-contract.md section 8).
     type: str
   reason:
     description:
-      - Why, written into safe mode, cancelled orders and the audit events.
+      - Why, written into safe mode, the halt, cancelled orders and the audit events.
     type: str
     default: emergency market conditions
   max_slippage_percent:
@@ -81,6 +87,12 @@ EXAMPLES = r'''
   genesis.runbook.genesis_emergency:
     state: positions_closed
     confirm: "{{ emergency_shutdown_confirm }}"
+
+- name: Halt trading (kill switch, first step)
+  genesis.runbook.genesis_emergency:
+    state: halted
+    confirm: "{{ kill_switch_confirm }}"
+    reason: operator kill switch
 '''
 
 RETURN = r'''
@@ -90,7 +102,7 @@ state:
   type: str
   sample: positions_closed
 entries:
-  description: What was (in check mode, would be) stopped, cancelled, enabled or closed.
+  description: What was (in check mode, would be) stopped, cancelled, enabled, closed or halted.
   returned: always
   type: list
   elements: dict
@@ -107,6 +119,13 @@ audit_events:
   type: list
   elements: dict
   sample: [{event_id: 4712, event_type: RUNBOOK_ACTION, aggregate_id: "runbook:node1", sequence_number: 3}]
+halt:
+  description:
+    - With O(state=halted), the halt flag as found (C(halted), C(since), C(reason)) and where it was read (C(source)
+      C(api), or C(redis) when the control API did not answer).
+  returned: when state is halted
+  type: dict
+  sample: {halted: true, since: "2026-11-27T18:40:01.123Z", reason: operator kill switch, source: api}
 '''
 
 
@@ -116,15 +135,18 @@ from ansible_collections.genesis.runbook.plugins.module_utils._common import (
 )
 from ansible_collections.genesis.runbook.plugins.module_utils.api import GenesisApiError
 from ansible_collections.genesis.runbook.plugins.module_utils.audit import AuditError, short_event
+from ansible_collections.genesis.runbook.plugins.module_utils.cache import GenesisCacheError
 from ansible_collections.genesis.runbook.plugins.module_utils.db import CANCEL_ORDER_SQL, GenesisDbError, plain_row
 from ansible_collections.genesis.runbook.plugins.module_utils.exchange import ExchangeError, cancel_at_exchange
 from ansible_collections.genesis.runbook.plugins.module_utils.trading import PHRASE_CLOSE, number
 
+PHRASE_HALT = "HALT TRADING NOW"
+HALT_KEY = "genesis:halt"
 # an order the exchange filled is not cancelled: it must be reconciled
 FILLED_REASON = "the exchange reports it %s: reconcile it instead of cancelling"
 
 STEPS = dict(strategies_stopped="activate_emergency_mode", orders_cancelled="cancel_pending_orders",
-             safe_mode_enabled="enable_safe_mode", positions_closed="close_all_positions")
+             safe_mode_enabled="enable_safe_mode", positions_closed="close_all_positions", halted="halt_trading")
 # The same statements as genesis_orders (an age of 0 s: every pending order).
 CANDIDATES_SQL = (
     "SELECT order_id, client_order_id, exchange_order_id, symbol, side, type, quantity, status, created_at, "
@@ -265,6 +287,63 @@ class Emergency(object):
                 self.gm.fail("%d of %d positions were not closed, first %s: %s" % (
                     len(self.result["failed"]), len(ids), first.get("position_id"), clause(first.get("error") or "unknown")),
                     **self.result)
+        finally:
+            db.close()
+        self.module.exit_json(**self.result)
+
+    # -- halted ---------------------------------------------------------------------------
+    def read_halt(self):
+        """The halt flag from GET /health, else (the main program stopped) from Redis; fails when neither answers."""
+        try:
+            health = self.api.get("/health", auth=False, accept=(503,)).data
+        except GenesisApiError as exc:
+            if not exc.unreachable or not self.params.get("redis_url"):
+                self.gm.fail("Trading was not halted because its state could not be read: %s." % clause(exc.message))
+            api_error = exc.message
+        else:
+            if isinstance(health, dict) and "halted" in health:
+                return dict(halted=bool(health["halted"]), since=None, reason=None, source="api")
+            status = self.get("/account/status")
+            return dict(halted=bool(status.get("halted")), since=None, reason=None, source="api")
+        # Without the control API nothing can be halted, but a node halted before its programs were stopped
+        # keeps the flag: a rerun of the kill switch must see it.
+        try:
+            flag = self.gm.cache("read the halt flag while the control API does not answer").hgetall(HALT_KEY)
+        except GenesisCacheError as exc:
+            self.gm.fail("Trading was not halted because its state could not be read: %s; %s." % (
+                clause(api_error), clause(exc.message)))
+        halted = str(flag.get("enabled", "0")).strip().lower() in ("1", "true", "yes", "on")
+        if not halted:
+            self.gm.fail("Trading was not halted: %s (the node is not halted and only its control API can halt it)." %
+                         clause(api_error))
+        return dict(halted=True, since=flag.get("since") or None, reason=flag.get("reason") or None, source="redis")
+
+    def halted(self):
+        current = self.read_halt()
+        self.result["halt"] = current
+        if current["halted"]:
+            self.module.exit_json(**self.result)
+        self.result["entries"] = [dict(halted=True, before=False)]
+        if self.params["confirm"] != PHRASE_HALT:
+            message = "confirm must be exactly '%s' to halt trading on %s" % (PHRASE_HALT, self.gm.node)
+            if not self.module.check_mode:
+                self.gm.fail(message + "; trading was not halted.", **self.result)
+            self.module.warn(message + ".")
+        self.finish(True, dict(halted=False), dict(halted=True))
+        db = self.connect("write the audit event of the halt", "Trading was not halted")
+        try:
+            try:
+                answer = self.api.post("/emergency/halt", dict(reason=self.params["reason"], confirmation=PHRASE_HALT),
+                                       idempotent=True).data or {}
+            except GenesisApiError as exc:
+                self.gm.fail("Trading was not halted: %s." % clause(exc.message))
+            self.result["halt"] = dict(halted=bool(answer.get("halted", True)), since=answer.get("since"),
+                                       reason=answer.get("reason"), source="api")
+            if answer.get("changed", True):
+                self.write_action(dict(halted=False), dict(halted=True, since=answer.get("since")),
+                                  dict(reason=self.params["reason"]))
+            else:
+                self.result["changed"] = False
         finally:
             db.close()
         self.module.exit_json(**self.result)

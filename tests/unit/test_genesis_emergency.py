@@ -235,3 +235,117 @@ def test_api_unreachable(run_module, risk_api, args):
     risk_api.down = True
     result, failed = run_module(genesis_emergency.main, dict(args, state="safe_mode_enabled"))
     assert failed and result["msg"] == "Control API GET http://127.0.0.1:8080/admin/safe-mode is unreachable: connection refused."
+
+
+# ---------------------------------------------------------------------------- halted (kill switch)
+HALT_PHRASE = "HALT TRADING NOW"
+REDIS_URL = "redis://:r3dispa55@127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def halt_api(risk_api):
+    """GET /health and POST /emergency/halt on the risk fake, with the lab node's semantics."""
+    def health(request):
+        if risk_api.down:
+            return genesis_fakes.refused()
+        return (200, {"status": "degraded" if risk_api.halted else "healthy", "halted": risk_api.halted}, {})
+
+    def halt(request):
+        if risk_api.down:
+            return genesis_fakes.refused()
+        body = request.json()
+        risk_api.posts.append((request.path, body))
+        if body.get("confirmation") != HALT_PHRASE:
+            return (403, {"error": "confirmation_required", "message": "confirmation must be 'HALT TRADING NOW'."}, {})
+        if risk_api.halted:
+            return (200, {"changed": False, "halted": True, "since": "2026-11-27T18:40:01.123Z", "reason": "earlier"}, {})
+        risk_api.halted = True
+        return (200, {"changed": True, "halted": True, "since": "2026-11-27T18:41:00.000Z", "reason": body["reason"]}, {})
+
+    risk_api.http.route("GET", risk_api.base + "/health", health)
+    risk_api.http.route("POST", risk_api.base + "/emergency/halt", halt)
+    return risk_api
+
+
+def test_halt_with_the_phrase_once_with_audit(run_module, halt_api, risk_pg, args):
+    result, failed = run_module(genesis_emergency.main, dict(args, state="halted", confirm=HALT_PHRASE,
+                                                             reason="operator kill switch"), diff=True)
+    assert not failed and result["changed"] is True and halt_api.halted is True
+    assert halt_api.posts == [("/emergency/halt", {"reason": "operator kill switch", "confirmation": HALT_PHRASE})]
+    assert result["diff"] == {"before": {"halted": False}, "after": {"halted": True}}
+    assert result["halt"] == {"halted": True, "since": "2026-11-27T18:41:00.000Z", "reason": "operator kill switch",
+                              "source": "api"}
+    [action] = risk_pg.events_of("runbook:node1", "RUNBOOK_ACTION")
+    assert action["event_data"]["step"] == "halt_trading" and action["event_data"]["scenario"] == "20"
+    assert action["event_data"]["before"] == {"halted": False}
+    assert action["event_data"]["after"] == {"halted": True, "since": "2026-11-27T18:41:00.000Z"}
+    again, failed = run_module(genesis_emergency.main, dict(args, state="halted", confirm=HALT_PHRASE))
+    assert not failed and again["changed"] is False and len(risk_pg.events) == 1 and len(halt_api.posts) == 1
+
+
+@pytest.mark.parametrize("confirm", [None, "", "halt trading now", "CLOSE ALL POSITIONS"])
+def test_halt_without_the_exact_phrase_changes_nothing(run_module, halt_api, risk_pg, args, confirm):
+    result, failed = run_module(genesis_emergency.main, dict(args, state="halted", confirm=confirm))
+    assert failed and result["msg"] == ("confirm must be exactly 'HALT TRADING NOW' to halt trading on node1; trading "
+                                        "was not halted.")
+    assert halt_api.posts == [] and halt_api.halted is False and risk_pg.connections == []
+
+
+def test_halt_check_mode_needs_no_phrase_and_halts_nothing(run_module, halt_api, risk_pg, args):
+    result, failed = run_module(genesis_emergency.main, dict(args, state="halted"), check_mode=True, diff=True)
+    assert not failed and result["changed"] is True and result["entries"] == [{"halted": True, "before": False}]
+    assert result["diff"] == {"before": {"halted": False}, "after": {"halted": True}}
+    assert halt_api.posts == [] and halt_api.halted is False and risk_pg.connections == []
+
+
+def test_halt_already_halted_needs_no_phrase(run_module, halt_api, risk_pg, args):
+    halt_api.halted = True
+    result, failed = run_module(genesis_emergency.main, dict(args, state="halted"))
+    assert not failed and result["changed"] is False and result["entries"] == []
+    assert result["halt"]["halted"] is True and halt_api.posts == [] and risk_pg.connections == []
+
+
+def test_halt_db_down_changes_nothing(run_module, halt_api, risk_pg, args):
+    risk_pg.connect_error = genesis_fakes.pg_down()
+    result, failed = run_module(genesis_emergency.main, dict(args, state="halted", confirm=HALT_PHRASE))
+    assert failed and result["msg"].startswith("Trading was not halted because the audit trail cannot be written")
+    assert halt_api.halted is False and halt_api.posts == []
+
+
+def test_halt_read_from_redis_once_the_api_is_stopped(run_module, halt_api, risk_pg, rds, args):
+    """After the kill switch the main program is stopped: a rerun reads the halt flag from Redis and changes nothing."""
+    halt_api.down = True
+    rds.data["genesis:halt"] = {"enabled": "1", "since": "2026-11-27T18:41:00.000Z", "reason": "operator kill switch"}
+    result, failed = run_module(genesis_emergency.main, dict(args, state="halted", redis_url=REDIS_URL))
+    assert not failed and result["changed"] is False
+    assert result["halt"] == {"halted": True, "since": "2026-11-27T18:41:00.000Z", "reason": "operator kill switch",
+                              "source": "redis"}
+    assert rds.commands == ["HGETALL genesis:halt"] and risk_pg.connections == []
+
+
+def test_halt_api_down_and_not_halted_fails(run_module, halt_api, risk_pg, rds, args):
+    halt_api.down = True
+    result, failed = run_module(genesis_emergency.main, dict(args, state="halted", confirm=HALT_PHRASE,
+                                                             redis_url=REDIS_URL))
+    assert failed and result["msg"] == (
+        "Trading was not halted: Control API GET http://127.0.0.1:8080/health is unreachable: connection refused (the "
+        "node is not halted and only its control API can halt it).")
+    assert risk_pg.connections == [] and "r3dispa55" not in str(result)
+
+
+def test_halt_api_and_redis_down(run_module, halt_api, risk_pg, rds, args):
+    halt_api.down = True
+    rds.fail = genesis_fakes.redis_down()
+    result, failed = run_module(genesis_emergency.main, dict(args, state="halted", confirm=HALT_PHRASE,
+                                                             redis_url=REDIS_URL))
+    assert failed and result["msg"].startswith(
+        "Trading was not halted because its state could not be read: Control API GET http://127.0.0.1:8080/health is "
+        "unreachable: connection refused; Redis redis://:********@127.0.0.1:6379/0 is unreachable")
+    assert "r3dispa55" not in result["msg"] and risk_pg.connections == []
+
+
+def test_halt_api_down_without_redis_url(run_module, halt_api, risk_pg, args):
+    halt_api.down = True
+    result, failed = run_module(genesis_emergency.main, dict(args, state="halted", confirm=HALT_PHRASE))
+    assert failed and result["msg"] == ("Trading was not halted because its state could not be read: Control API GET "
+                                        "http://127.0.0.1:8080/health is unreachable: connection refused.")
