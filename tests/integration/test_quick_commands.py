@@ -243,7 +243,7 @@ def test_kill_switch_check_mode_changes_nothing(lab, reports):
     run = playbook(lab, reports, "kill_switch", limit="node1", extra={"kill_switch_confirm": HALT}, check=True)
     assert run.rc == 0 and run.stats("node1")["failures"] == 0, run
     assert trading(node1) and not halted(node1) and runbook_steps(node1, before) == []
-    with open(os.path.join(reports, "node1", "scenario_20.json")) as handle:
+    with open(os.path.join(reports, "node1", "kill_switch.json")) as handle:
         report = json.load(handle)
     assert report["role"] == "kill_switch" and report["check_mode"] is True and report["changes"] == []
     assert {"halt_trading", "stop_programs"} <= set(c["step"] for c in report["planned_changes"])
