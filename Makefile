@@ -20,7 +20,9 @@ PY_STAMP := $(VENV)/.deps-stamp
 COLL_LINK := $(ROOT)/.collections/ansible_collections/genesis/runbook
 LAB_NAME ?= glab
 NODES ?= 2
-MOLECULE_SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/scenario_*/molecule.yml))))
+MOLECULE_SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+# Scenarios run side by side, each on its own lab; logs in .cache/molecule-logs/.
+MOLECULE_JOBS ?= 2
 
 .PHONY: help setup apt venv collections lint sanity unit integration lab-test molecule test demo lab-up lab-down lab-status clean
 
@@ -61,6 +63,7 @@ lint: setup
 	$(BIN)/yamllint -s .
 	$(BIN)/ansible-lint --offline -q
 	$(PY) scripts/role_docs.py --check
+	$(PY) scripts/awx_config.py --check
 
 sanity: setup
 	$(PY) .ci/sanity.py
@@ -76,10 +79,7 @@ lab-test: setup
 	$(PY) -m pytest lab/tests -q -p no:cacheprovider
 
 molecule: setup
-	@set -e; for s in $(MOLECULE_SCENARIOS); do \
-		echo "=== molecule test -s $$s"; \
-		$(BIN)/molecule test -s $$s; \
-	done
+	$(PY) scripts/molecule_all.py --jobs $(MOLECULE_JOBS) --molecule $(BIN)/molecule $(MOLECULE_SCENARIOS)
 
 test: setup lint sanity unit integration lab-test molecule
 	@echo "make test: all checks passed"
