@@ -15,7 +15,7 @@ export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 
 APT_PACKAGES := postgresql-15 postgresql-client-15 redis-server openssh-server openssh-client \
-	nftables restic iproute2 sudo procps cron
+	nftables restic iproute2 sudo procps cron openjdk-17-jre-headless
 PY_STAMP := $(VENV)/.deps-stamp
 COLL_LINK := $(ROOT)/.collections/ansible_collections/genesis/runbook
 LAB_NAME ?= glab
