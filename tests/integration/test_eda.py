@@ -19,13 +19,13 @@ import json
 import os
 import re
 import runpy
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 
+import labcli  # tests/integration/labcli.py
 import pytest
 import yaml
 
@@ -158,25 +158,11 @@ def test_alert_filter_splits_and_normalises():
 
 # ---------------------------------------------------------------------------- live
 def missing_prerequisite():
-    if os.geteuid() != 0:
-        return "the lab needs root"
-    if not os.path.exists(GENESIS_LAB):
-        return "genesis-lab is not installed in this environment"
-    if not os.path.exists(os.path.join(BIN, "ansible-rulebook")):
-        return "ansible-rulebook is not installed in this environment (requirements-dev.txt)"
-    missing = [tool for tool in ("java", "ip", "nsenter", "nft", "sshd", "redis-server") if not shutil.which(tool)]
-    if missing:
-        return "the lab and ansible-rulebook need %s" % ", ".join(missing)
-    return None
+    return labcli.missing_prerequisite(tools=("java",), programs=("ansible-rulebook",))
 
 
 def lab_cli(*args, **kwargs):
-    proc = subprocess.run([GENESIS_LAB, "--lab", LAB] + list(args), capture_output=True, text=True,
-                          timeout=kwargs.get("timeout", 180), check=False)
-    if kwargs.get("check", True) and proc.returncode != 0:
-        raise AssertionError("genesis-lab %s exited %d:\n%s\n%s" % (
-            " ".join(args), proc.returncode, proc.stdout, proc.stderr))
-    return proc
+    return labcli.run(LAB, *args, **kwargs)
 
 
 def free_port():

@@ -15,11 +15,11 @@ __metaclass__ = type
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 
+import labcli  # tests/integration/labcli.py
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -32,23 +32,11 @@ GENESIS_PROGRAMS = ("genesis:genesis", "genesis:executor", "genesis:market_data"
 
 
 def missing_prerequisite():
-    if os.geteuid() != 0:
-        return "the lab needs root"
-    if not os.path.exists(GENESIS_LAB):
-        return "genesis-lab is not installed in this environment"
-    missing = [tool for tool in ("ip", "nsenter", "nft", "sshd", "redis-server") if not shutil.which(tool)]
-    if missing:
-        return "the lab needs %s" % ", ".join(missing)
-    return None
+    return labcli.missing_prerequisite(tools=(), programs=())
 
 
 def lab_cli(*args, **kwargs):
-    proc = subprocess.run([GENESIS_LAB, "--lab", LAB] + list(args), capture_output=True, text=True,
-                          timeout=kwargs.get("timeout", 180), check=False)
-    if kwargs.get("check", True) and proc.returncode != 0:
-        raise AssertionError("genesis-lab %s exited %d:\n%s\n%s" % (
-            " ".join(args), proc.returncode, proc.stdout, proc.stderr))
-    return proc
+    return labcli.run(LAB, *args, **kwargs)
 
 
 def api_get(node, path):
@@ -82,7 +70,7 @@ def wait_healthy(lab, timeout=40.0):
 def lab():
     why = missing_prerequisite()
     if why:
-        pytest.skip(why)
+        pytest.fail(why + " (make setup installs it)")
     try:
         lab_cli("up", "--nodes", "2", timeout=300)
         from genesis_lab.labspec import Lab
