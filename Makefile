@@ -24,11 +24,12 @@ MOLECULE_SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard mol
 # Scenarios run side by side, each on its own lab; logs in .cache/molecule-logs/.
 MOLECULE_JOBS ?= 2
 
-.PHONY: help setup apt venv collections lint sanity unit integration lab-test molecule test demo lab-up lab-down lab-status clean
+.PHONY: help setup apt venv collections lint sanity unit integration lab-test molecule test demo bench lab-up lab-down lab-status clean
 
 help:
 	@echo "make demo      set up, start a lab, inject scenario 13, remediate it, show before and after"
 	@echo "make test      lint + sanity + unit + lab + molecule (CI)"
+	@echo "make bench     time to recover per scenario, bare-action baselines, fleet scaling (benchmarks/results)"
 	@echo "make setup     apt packages, .venv, Python and collection dependencies"
 	@echo "make lab-up / lab-status / lab-down   drive a lab (NODES=$(NODES) LAB_NAME=$(LAB_NAME))"
 
@@ -95,6 +96,11 @@ lab-down:
 
 demo: setup
 	scripts/demo.sh $(LAB_NAME)
+
+# Time to recover per scenario, the bare-action baselines and fleet scaling, on fresh labs (about an hour on 2 cores;
+# run it on a quiet machine). Figures in benchmarks/results/ (JSON, Markdown, PNG charts); never asserted.
+bench: setup
+	$(PY) benchmarks/bench.py --all --out benchmarks/results
 
 clean: lab-down
 	rm -rf .collections .cache tests/output
