@@ -176,6 +176,23 @@ def max_move(klines, window_s):
     return best
 
 
+def symbol_move(exchange, symbol, window_s, lookback_s):
+    """The largest move of one symbol over the last lookback_s 1-second klines (GET /api/v3/klines), with the sample count.
+
+    ExchangeError propagates: the caller decides whether an unreachable exchange is evidence or a failure.
+    """
+    query = [("symbol", symbol), ("interval", "1s"), ("limit", lookback_s)]
+    rows = exchange.request("GET", "/api/v3/klines", query).data
+    rows = rows if isinstance(rows, list) else []
+    move = max_move(rows, window_s)
+    move["samples"] = len(rows)
+    return move
+
+
+def move_reason(symbol, move, window_s):
+    return "%s moved %.1f %% %s within %s s" % (symbol, move["move_percent"], move["direction"], window_s)
+
+
 def age_seconds(text, now):
     """Seconds between an ISO 8601 timestamp and now (epoch seconds), or None."""
     stamp = parse_iso(text)

@@ -447,18 +447,17 @@ def check_config(s, p):
 
 
 def check_emergency(s, p):
-    from ansible_collections.genesis.runbook.plugins.module_utils.trading import max_move
+    from ansible_collections.genesis.runbook.plugins.module_utils.trading import move_reason, symbol_move
     exchange = s.exchange()[0]
     reasons, moves = [], {}
     status = s.exchange_status()
     if isinstance(status, dict) and status.get("status") == 1:
         reasons.append("the exchange reports status 1 (%s)" % status.get("msg"))
     for symbol in s.symbols():
-        rows = exchange.request("GET", "/api/v3/klines", dict(symbol=symbol, interval="1s", limit=p["move_lookback"])).data
-        move = max_move(rows if isinstance(rows, list) else [], p["move_window"])
+        move = symbol_move(exchange, symbol, p["move_window"], p["move_lookback"])
         moves[symbol] = move["move_percent"]
         if move["move_percent"] >= p["move_percent"]:
-            reasons.append("%s moved %.1f %% %s within %s s" % (symbol, move["move_percent"], move["direction"], p["move_window"]))
+            reasons.append(move_reason(symbol, move, p["move_window"]))
     return _result(reasons, dict(system_status=status, max_move_percent=moves))
 
 

@@ -120,7 +120,7 @@ from ansible_collections.genesis.runbook.plugins.module_utils._common import Gen
 from ansible_collections.genesis.runbook.plugins.module_utils.api import GenesisApiError
 from ansible_collections.genesis.runbook.plugins.module_utils.db import GenesisDbError, plain_row
 from ansible_collections.genesis.runbook.plugins.module_utils.exchange import ExchangeError
-from ansible_collections.genesis.runbook.plugins.module_utils.trading import max_move, number
+from ansible_collections.genesis.runbook.plugins.module_utils.trading import move_reason, number, symbol_move
 
 PENDING_SQL = ("SELECT order_id, client_order_id, exchange_order_id, symbol, side, type, quantity, status, strategy, "
                "created_at FROM orders WHERE status IN ('PENDING', 'PARTIAL') ORDER BY created_at LIMIT %s")
@@ -137,11 +137,7 @@ def read_market(exchange, symbols, params):
     try:
         market["system_status"] = exchange.system_status().data
         for symbol in symbols:
-            query = [("symbol", symbol), ("interval", "1s"), ("limit", params["lookback"])]
-            rows = exchange.request("GET", "/api/v3/klines", query).data
-            move = max_move(rows if isinstance(rows, list) else [], params["move_window"])
-            move["samples"] = len(rows) if isinstance(rows, list) else 0
-            market["symbols"][symbol] = move
+            market["symbols"][symbol] = symbol_move(exchange, symbol, params["move_window"], params["lookback"])
     except ExchangeError as exc:
         market["exchange_error"] = exc.message
     moves = [m["move_percent"] for m in market["symbols"].values()]
@@ -198,8 +194,7 @@ def main():
     reasons = []
     for symbol, move in sorted(market["symbols"].items()):
         if move["move_percent"] >= params["move_percent"]:
-            reasons.append("%s moved %.1f %% %s within %s s" % (
-                symbol, move["move_percent"], move["direction"], params["move_window"]))
+            reasons.append(move_reason(symbol, move, params["move_window"]))
     status = market["system_status"] or {}
     if number(status.get("status"), 0) != 0:
         reasons.append("the exchange reports status %s (%s)" % (status.get("status"), status.get("msg") or "halt"))
