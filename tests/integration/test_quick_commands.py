@@ -211,6 +211,27 @@ def test_connectivity_passes_on_the_healthy_fleet(lab, reports):
         assert node.db_password not in text and node.redis_password not in text and node.api_key not in text
 
 
+def health_report(reports, run_id):
+    with open(os.path.join(reports, "health-%s.json" % run_id)) as handle:
+        document = json.load(handle)
+    with open(os.path.join(reports, "health-%s.md" % run_id)) as handle:
+        return document, handle.read()
+
+
+def test_system_diagnostics_reports_the_healthy_fleet(lab, reports):
+    run = playbook(lab, reports, "system_diagnostics", run_id="qk-diag")
+    assert run.rc == 0, run
+    document, markdown = health_report(reports, "qk-diag")
+    for host in ("node1", "node2"):
+        assert run.stats(host)["changed"] == 0, run
+        node = document["nodes"][host]
+        assert node["status"] == "healthy" and node["detected"] == [], node["detected"]
+        assert [c["scenario"] for c in node["checks"]] == list(range(1, 21))
+        assert node["diagnostics"]["log_tail"] and node["diagnostics"]["ports"][0]["port"] == 8080
+        assert "## %s (%s): healthy" % (host, host) in markdown
+        assert lab.node(host).api_key not in markdown and lab.node(host).db_password not in json.dumps(document)
+
+
 # ---------------------------------------------------------------------------- kill switch
 def test_kill_switch_without_the_phrase_changes_nothing(lab, reports, wedge_node1):
     node1 = lab.node("node1")
@@ -273,6 +294,17 @@ def test_kill_switch_second_run_changes_nothing(lab, reports):
 
 
 # ---------------------------------------------------------------------------- emergency mode and close (node2)
+def test_health_check_reports_the_node_the_kill_switch_stopped(lab, reports):
+    run = playbook(lab, reports, "health_check", limit="node1", run_id="qk-health")
+    assert run.rc == 0 and run.stats("node1")["changed"] == 0, run
+    document, markdown = health_report(reports, "qk-health")
+    node1 = document["nodes"]["node1"]
+    assert node1["status"] == "unhealthy" and 1 in node1["detected"], node1["detected"]
+    outage = node1["checks"][0]
+    assert any(r.startswith("genesis programs not RUNNING") for r in outage["reasons"]), outage
+    assert node1["diagnostics"] == {} and "| node1 | unhealthy |" in markdown
+
+
 def test_emergency_mode_stops_the_strategies_and_enables_safe_mode(lab, reports):
     node2 = lab.node("node2")
     before = last_event_id(node2)
