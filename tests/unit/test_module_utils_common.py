@@ -21,6 +21,8 @@ from ansible_collections.genesis.runbook.plugins.module_utils._common import (
 from ansible_collections.genesis.runbook.plugins.doc_fragments.connection import ModuleDocFragment
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Modules backed by an action plugin run on the controller and take no node connection options.
+CONTROLLER_ONLY = set(os.path.basename(p) for p in glob.glob(os.path.join(REPO, "plugins", "action", "genesis_*.py")))
 MODULES = sorted(glob.glob(os.path.join(REPO, "plugins", "modules", "genesis_*.py")))
 
 
@@ -149,7 +151,10 @@ def test_doc_fragment_matches_common_argument_spec():
 @pytest.mark.parametrize("path", MODULES, ids=[os.path.basename(p) for p in MODULES])
 def test_every_module_documents_the_shared_options_and_examples_use_fqcn(path):
     doc = _doc(path)
-    assert "genesis.runbook.connection" in doc["extends_documentation_fragment"]
+    if os.path.basename(path) in CONTROLLER_ONLY:
+        assert "genesis.runbook.connection" not in doc.get("extends_documentation_fragment", [])
+    else:
+        assert "genesis.runbook.connection" in doc["extends_documentation_fragment"]
     assert set(doc["attributes"]) >= {"check_mode", "diff_mode"}
     examples = _doc(path, "EXAMPLES")
     modules = set(k for task in examples for k in task if re.match(r"^[a-z_]+\.[a-z_]+\.[a-z_]+$", k))
