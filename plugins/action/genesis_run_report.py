@@ -12,11 +12,11 @@ __metaclass__ = type
 
 import json
 import os
-import tempfile
 
 from ansible.module_utils.common.json import AnsibleJSONEncoder
 from ansible.module_utils.common.text.converters import to_bytes
 from ansible.plugins.action import ActionBase
+from ansible_collections.genesis.runbook.plugins.module_utils._common import write_atomic
 
 ARGUMENT_SPEC = {
     'dest': {'type': 'list', 'elements': 'path', 'required': True},
@@ -47,22 +47,6 @@ def render(content):
     return json.dumps(content, cls=AnsibleJSONEncoder, indent=4, sort_keys=True, ensure_ascii=False) + '\n'
 
 
-def write_atomic(path, data, mode, dir_mode):
-    folder = os.path.dirname(path)
-    if not os.path.isdir(folder):
-        os.makedirs(folder, dir_mode)
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as handle:
-            handle.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 class ActionModule(ActionBase):
 
     TRANSFERS_FILES = False
@@ -84,7 +68,7 @@ class ActionModule(ActionBase):
             data = to_bytes(render(args['content']), errors='surrogate_or_strict')
             if not self._task.check_mode:
                 for path in paths:
-                    write_atomic(path, data, mode, dir_mode)
+                    write_atomic(path, data, mode, dir_mode=dir_mode)
         except ReportError as exc:
             return dict(result, failed=True, msg='genesis_run_report: %s' % exc)
         except (OSError, TypeError, ValueError) as exc:

@@ -13,6 +13,7 @@ import getpass
 import os
 import re
 import socket
+import tempfile
 import time
 
 from urllib.parse import urlsplit, urlunsplit, unquote
@@ -172,6 +173,30 @@ def option_hint(option):
 
 def is_set(value):
     return value is not None and not (isinstance(value, str) and value.strip() == "")
+
+
+def write_atomic(path, data, mode, dir_mode=None, owner=None, prefix=None):
+    """Write bytes to path through a temporary file beside it and a rename, so a reader sees the old
+    content or the new one, never a part. mode: the new file's mode; dir_mode: create the folder
+    when missing; owner: (uid, gid) given to the file where we may (best effort)."""
+    folder = os.path.dirname(path) or "."
+    if dir_mode is not None and not os.path.isdir(folder):
+        os.makedirs(folder, dir_mode)
+    fd, tmp = tempfile.mkstemp(prefix=prefix or ".%s." % os.path.basename(path), dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, mode)
+        if owner is not None:
+            try:
+                os.chown(tmp, owner[0], owner[1])
+            except (IOError, OSError):
+                pass  # not root: the file keeps our owner, which is the owner that could write it anyway
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def utc_now():

@@ -20,7 +20,8 @@ import json
 import os
 import re
 import shutil
-import tempfile
+
+from ansible_collections.genesis.runbook.plugins.module_utils._common import write_atomic
 
 try:
     import yaml
@@ -157,17 +158,4 @@ def restore_file(config_dir, known_dir, name):
     target = os.path.join(config_dir, name)
     reference = target if os.path.exists(target) else source
     info = os.stat(reference)
-    fd, tmp = tempfile.mkstemp(prefix=".restore-", dir=config_dir)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(_read(source))
-        os.chmod(tmp, info.st_mode & 0o7777)
-        try:
-            os.chown(tmp, info.st_uid, info.st_gid)
-        except (IOError, OSError):
-            pass  # not root: the file keeps our owner, which is the owner that could write it anyway
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(target, _read(source), info.st_mode & 0o7777, owner=(info.st_uid, info.st_gid), prefix=".restore-")

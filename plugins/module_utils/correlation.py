@@ -17,7 +17,8 @@ __metaclass__ = type
 import json
 import math
 import os
-import tempfile
+
+from ansible_collections.genesis.runbook.plugins.module_utils._common import write_atomic
 
 SYM_TOL = 1e-9
 DIAG_TOL = 1e-9
@@ -185,20 +186,8 @@ def read_json(path):
 
 def write_json_atomic(path, doc):
     """Write a JSON document through a temporary file and rename, keeping the old file's mode."""
-    directory = os.path.dirname(path)
-    mode = 0o644
-    if os.path.exists(path):
-        mode = os.stat(path).st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(prefix=".correlation-", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(json.dumps(doc, indent=2) + "\n")
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    mode = os.stat(path).st_mode & 0o7777 if os.path.exists(path) else 0o644
+    write_atomic(path, (json.dumps(doc, indent=2) + "\n").encode("utf-8"), mode, prefix=".correlation-")
 
 
 def closes(klines):

@@ -165,3 +165,33 @@ def test_every_module_documents_the_shared_options_and_examples_use_fqcn(path):
     source = open(path).read()
     assert "SPDX-License-Identifier: GPL-3.0-or-later" in source
     assert "__metaclass__ = type" in source
+
+
+def test_write_atomic_creates_the_folder_and_sets_the_mode(tmp_path):
+    path = str(tmp_path / "new" / "report.json")
+    _common.write_atomic(path, b'{"a": 1}\n', 0o640, dir_mode=0o750)
+    assert open(path, "rb").read() == b'{"a": 1}\n'
+    assert os.stat(path).st_mode & 0o7777 == 0o640
+    assert os.stat(str(tmp_path / "new")).st_mode & 0o777 == 0o750
+    assert os.listdir(str(tmp_path / "new")) == ["report.json"]
+
+
+def test_write_atomic_keeps_the_old_content_and_no_temporary_file_when_the_write_fails(tmp_path):
+    path = tmp_path / "state.json"
+    path.write_bytes(b"old\n")
+    with pytest.raises(TypeError):
+        _common.write_atomic(str(path), u"not bytes", 0o644, prefix=".state-")
+    assert path.read_bytes() == b"old\n"
+    assert os.listdir(str(tmp_path)) == ["state.json"]
+
+
+def test_write_atomic_without_dir_mode_does_not_create_a_folder(tmp_path):
+    with pytest.raises(OSError):
+        _common.write_atomic(str(tmp_path / "missing" / "f"), b"x", 0o600)
+    assert not (tmp_path / "missing").exists()
+
+
+def test_write_atomic_gives_the_owner_where_it_may(tmp_path):
+    path = tmp_path / "f"
+    _common.write_atomic(str(path), b"x", 0o600, owner=(os.getuid(), os.getgid()))
+    assert (os.stat(str(path)).st_uid, os.stat(str(path)).st_gid) == (os.getuid(), os.getgid())
