@@ -286,6 +286,22 @@ def run_playbook(playbook: str, inventory: str, limit: str | None, extravars: di
             "events": events, "error": _failure(events) or (tail.strip().splitlines()[-1:] or [""])[0] if rc else None}
 
 
+def machine_cpu_busy() -> float:
+    """Busy CPU seconds of the whole machine so far (/proc/stat)."""
+    with open("/proc/stat") as handle:
+        return benchlib.cpu_busy_seconds(handle.read(), os.sysconf("SC_CLK_TCK"))
+
+
+def triage_sweeps(report_dir: str) -> dict[str, float]:
+    """Each node's sweep time (genesis_triage_info's elapsed_s) from the run's triage.json; {} without it."""
+    try:
+        doc = json.loads((Path(report_dir) / "triage.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {host: float(d["elapsed_s"]) for host, d in (doc.get("nodes") or {}).items()
+            if isinstance(d, dict) and d.get("elapsed_s") is not None}
+
+
 def _failure(events: list[dict]) -> str | None:
     for ev in reversed(events):
         if ev.get("event") in ("runner_on_failed", "runner_on_unreachable") and not (ev.get("event_data") or {}).get("ignore_errors"):
@@ -491,11 +507,15 @@ class Bench:
                         log(f"unhealthy before the scaling run ({why})")
                         lab.recycle()
                     report_dir = str(self.workdir / "reports" / f"scale-triage-{k}-{run}")
+                    cpu0 = machine_cpu_busy()
                     res = run_playbook(str(ROOT / "playbooks" / "triage.yml"), lab.inventory, ",".join(hosts), {},
                                        settings, report_dir, self.workdir)
                     tri = {"run": run, "ok": res["rc"] == 0, "wall_s": res["wall_s"],
+                           "cpu_s": round(machine_cpu_busy() - cpu0, 2),
                            "tasks": benchlib.attribute_phases(res["events"], "node1")["tasks"],
+                           "sweep_s": triage_sweeps(report_dir),
                            "error": None if res["rc"] == 0 else res["error"]}
+                    tri["sweep_max_s"] = max(tri["sweep_s"].values()) if tri["sweep_s"] else None
                     row["triage"].append(tri)
                     rec = {"run": run, "ok": False, "inject_s": 0.0}
                     for h in hosts:
@@ -509,10 +529,11 @@ class Bench:
                         ev = {"genesis_budget": 1000}
                         if settings["serial"] != "default":
                             ev["genesis_serial"] = settings["serial"]
+                        cpu0 = machine_cpu_busy()
                         res = run_playbook(scenario13, lab.inventory, ",".join(hosts), ev, settings, report_dir,
                                            self.workdir)
                         reports = [read_report(report_dir, h, 13) for h in hosts]
-                        rec.update(wall_s=res["wall_s"], rc=res["rc"],
+                        rec.update(wall_s=res["wall_s"], rc=res["rc"], cpu_s=round(machine_cpu_busy() - cpu0, 2),
                                    tasks=benchlib.attribute_phases(res["events"], "node1")["tasks"])
                         if res["rc"] != 0:
                             rec["error"] = f"playbook rc {res['rc']}: {res['error']}"
@@ -524,8 +545,10 @@ class Bench:
                         lab.tainted = True
                     row["scenario13"].append(rec)
                     log(f"scaling {k} nodes run {run}/{self.args.runs}: triage "
-                        + (f"{tri['wall_s']:.1f} s" if tri["ok"] else f"FAILED ({tri['error']})") + ", scenario 13 "
-                        + (f"{rec['wall_s']:.1f} s" if rec["ok"] else f"FAILED ({rec.get('error')})"))
+                        + (f"{tri['wall_s']:.1f} s (CPU {tri['cpu_s']:.1f} s)" if tri["ok"] else f"FAILED ({tri['error']})")
+                        + ", scenario 13 "
+                        + (f"{rec['wall_s']:.1f} s (CPU {rec['cpu_s']:.1f} s)" if rec["ok"]
+                           else f"FAILED ({rec.get('error')})"))
                     save()
         finally:
             results["meta"]["lab_recycles"] = results["meta"].get("lab_recycles", 0) + lab.recycles

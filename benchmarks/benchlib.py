@@ -177,8 +177,20 @@ def summarize_scaling(rows: list[dict]) -> list[dict]:
             runs = [r for r in row.get(kind, []) if r.get("ok")]
             item[kind] = spread(r.get("wall_s") for r in runs)
             item[kind + "_runs"] = len(row.get(kind, []))
+            item[kind + "_cpu"] = spread(r.get("cpu_s") for r in runs)
+        item["triage_sweep"] = spread(r.get("sweep_max_s") for r in row.get("triage", []) if r.get("ok"))
         out.append(item)
     return out
+
+
+def cpu_busy_seconds(proc_stat: str, ticks_per_second: int = 100) -> float:
+    """CPU time the whole machine has spent busy (every state but idle and iowait) from /proc/stat's
+    first line. The lab's nodes are not our children, so os.times() would not count them."""
+    fields = proc_stat.splitlines()[0].split()
+    if fields[0] != "cpu":
+        raise ValueError("not a /proc/stat text: %r" % fields[0])
+    values = [int(v) for v in fields[1:9]]   # user nice system idle iowait irq softirq steal
+    return (sum(values) - values[3] - values[4]) / float(ticks_per_second)
 
 
 # ---------------------------------------------------------------------------- Markdown
@@ -266,10 +278,16 @@ def render_markdown(results: dict) -> str:
                 f"nodes; scenario 13 injected on each of them, then its playbook with `--limit` the same nodes "
                 f"(genesis_serial={scaling.get('serial')}). Median (min-max, sd with 3 runs or more).", ""]
         rows = [[str(r["nodes"]), fmt_spread(r["triage"]), f"{r['triage']['n']}/{r['triage_runs']}",
-                 fmt_spread(r["scenario13"]), f"{r['scenario13']['n']}/{r['scenario13_runs']}"]
+                 fmt_spread(r["triage_cpu"]), fmt_spread(r["triage_sweep"], 2),
+                 fmt_spread(r["scenario13"]), f"{r['scenario13']['n']}/{r['scenario13_runs']}", fmt_spread(r["scenario13_cpu"])]
                 for r in summarize_scaling(scaling["rows"])]
-        out.append(table(["nodes", "triage", "ok", "scenario 13", "ok"], rows))
-        out.append("")
+        out.append(table(["nodes", "triage", "ok", "triage CPU-s", "slowest sweep", "scenario 13", "ok", "scenario 13 CPU-s"],
+                         rows))
+        out += ["", "CPU-s: CPU time the whole machine spent busy during the run (/proc/stat: controller, SSH, "
+                "the nodes' module runs and the lab's own services, all on these "
+                f"{(meta.get('machine') or {}).get('cpu_count', '?')} CPUs); divided by the CPU count it is the "
+                "shortest wall time the run could take here. Slowest sweep: the longest `genesis_triage_info` "
+                "module run on one node (its own `elapsed_s`).", ""]
         failures = [(row["nodes"], kind, r) for row in scaling["rows"] for kind in ("triage", "scenario13")
                     for r in row.get(kind, []) if not r.get("ok")]
         if failures:

@@ -132,7 +132,8 @@ def test_markdown_report_tables():
              "baseline": {"available": False, "reason": "multi-node election, not reproduced"}},
         ],
         "scaling": {"lab": "bn8", "serial": "100%", "rows": [
-            {"nodes": 1, "triage": [{"run": 1, "ok": True, "wall_s": 10.0}], "scenario13": [{"run": 1, "ok": True, "wall_s": 30.0}]},
+            {"nodes": 1, "triage": [{"run": 1, "ok": True, "wall_s": 10.0, "cpu_s": 6.5, "sweep_max_s": 1.25}],
+             "scenario13": [{"run": 1, "ok": True, "wall_s": 30.0, "cpu_s": 20.0}]},
             {"nodes": 2, "triage": [{"run": 1, "ok": True, "wall_s": 12.0}], "scenario13": [{"run": 1, "ok": False, "error": "x"}]}]},
     }
     md = benchlib.render_markdown(results)
@@ -140,8 +141,17 @@ def test_markdown_report_tables():
     assert "| 4.0 | 5.25 |" in md                    # bare wall and ratio 21 / 4
     assert "- 11 network_partition: multi-node election, not reproduced" in md
     assert "13 orderbook (playbook run 3): validation failed" in md
-    assert "| 1 | 10.0 | 1/1 | 30.0 | 1/1 |" in md
-    assert "| 2 | 12.0 | 1/1 | - | 0/1 |" in md
+    assert "| 1 | 10.0 | 1/1 | 6.5 | 1.25 | 30.0 | 1/1 | 20.0 |" in md
+    assert "| 2 | 12.0 | 1/1 | - | - | - | 0/1 | - |" in md
+    assert "on these 2 CPUs" in md
     assert "genesis_budget=1000 was set." in md and "![recovery.png](recovery.png)" in md
     summary = benchlib.summarize_scenario(results["scenarios"][0])
     assert summary["runs_ok"] == 2 and summary["ratio"] == 5.25 and summary["tasks"]["median"] == 30
+
+
+def test_cpu_busy_seconds_counts_every_state_but_idle_and_iowait():
+    text = "cpu  100 20 30 1000 50 5 5 10 0 0\ncpu0 50 10 15 500 25 2 3 5 0 0\n"
+    assert benchlib.cpu_busy_seconds(text, 100) == 1.7   # (100+20+30+5+5+10) / 100
+    assert benchlib.cpu_busy_seconds(text, 50) == 3.4
+    with pytest.raises(ValueError):
+        benchlib.cpu_busy_seconds("intr 1 2 3\n")
