@@ -294,10 +294,7 @@ def machine_cpu_busy() -> float:
 
 def triage_sweeps(report_dir: str) -> dict[str, float]:
     """Each node's sweep time (genesis_triage_info's elapsed_s) from the run's triage.json; {} without it."""
-    try:
-        doc = json.loads((Path(report_dir) / "triage.json").read_text())
-    except (OSError, ValueError):
-        return {}
+    doc = read_triage(report_dir) or {}
     return {host: float(d["elapsed_s"]) for host, d in (doc.get("nodes") or {}).items()
             if isinstance(d, dict) and d.get("elapsed_s") is not None}
 
@@ -312,11 +309,20 @@ def _failure(events: list[dict]) -> str | None:
     return None
 
 
-def read_report(report_dir: str, host: str, number: int) -> dict | None:
+def _read_json(path: Path) -> dict | None:
     try:
-        return json.loads((Path(report_dir) / host / f"scenario_{number:02d}.json").read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+
+
+def read_report(report_dir: str, host: str, number: int) -> dict | None:
+    return _read_json(Path(report_dir) / host / f"scenario_{number:02d}.json")
+
+
+def read_triage(report_dir: str) -> dict | None:
+    """The triage run's triage.json (the whole fleet's diagnosis), or None."""
+    return _read_json(Path(report_dir) / "triage.json")
 
 
 # ---------------------------------------------------------------------------- the scenario part
@@ -433,11 +439,8 @@ class Bench:
         report_dir = str(self.workdir / "reports" / f"triage-{time.time():.0f}")
         res = run_playbook(str(ROOT / "playbooks" / "triage.yml"), lab.inventory, "node1", {}, self.settings,
                            report_dir, self.workdir)
-        try:
-            doc = json.loads((Path(report_dir) / "triage.json").read_text())
-            affected = doc.get("affected", [])
-        except (OSError, ValueError):
-            affected = ["?"]
+        doc = read_triage(report_dir)
+        affected = ["?"] if doc is None else doc.get("affected", [])
         return {"healthy": res["rc"] == 0 and "node1" not in affected, "wall_s": res["wall_s"], "affected": affected}
 
     def webhook_url(self) -> str:
